@@ -1,0 +1,47 @@
+"""The one entry point for tests, lint, type checks, codegen drift, demo and benchmarks."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PROTOCOL_COVERAGE = 95
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit, protocol and client tests (both flavours) with branch coverage."""
+    session.install("-e", ".[test]")
+    session.run("coverage", "erase")
+    session.run(
+        "pytest",
+        "--cov=flue",
+        "--cov-branch",
+        "--cov-report=",
+        *session.posargs,
+    )
+    session.run(
+        "coverage",
+        "report",
+        "--include=flue/_protocol/*",
+        f"--fail-under={PROTOCOL_COVERAGE}",
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, ruff format, mypy --strict and the _async -> _sync codegen drift check."""
+    session.install("-e", ".[lint,test]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    session.run("python", "scripts/unasync.py", "--check")
+
+
+@nox.session
+def codegen(session: nox.Session) -> None:
+    """Regenerate flue/_sync (and tests/_sync) from the async sources."""
+    session.install("-e", ".[lint]")
+    session.run("python", "scripts/unasync.py")
