@@ -24,6 +24,8 @@ __all__ = [
     "RateLimitError",
     "RunNotFoundError",
     "ServerError",
+    "TLSError",
+    "TooManyRedirectsError",
     "TransportError",
     "WorkflowNotFoundError",
 ]
@@ -42,11 +44,32 @@ class ProtocolError(FlueError):
 
 
 class TransportError(FlueError):
-    """The HTTP exchange failed below the protocol: connection refused, reset, cut, timed out."""
+    """The HTTP exchange failed below the protocol: connection refused, reset, cut, timed out.
+
+    ``retryable`` is False for failures that a retry cannot fix (TLS verification, redirects).
+    ``sent`` is False when the request certainly never reached the server.
+    """
+
+    retryable: bool = True
+    sent: bool = True
 
 
 class ConnectError(TransportError):
     """Could not connect to the server."""
+
+    sent = False
+
+
+class TLSError(ConnectError):
+    """TLS verification failed: pass your CA bundle (``verify=...``) or fix the certificate."""
+
+    retryable = False
+
+
+class TooManyRedirectsError(TransportError):
+    """The server redirected too many times (a redirect loop?)."""
+
+    retryable = False
 
 
 class ConnectionLostError(TransportError):

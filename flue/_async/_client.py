@@ -1,0 +1,385 @@
+# The client: configuration, unary calls (run record, workflow invocation) with
+# retries, and the `runs`, `workflows` and `streams` resources. flue/_sync is generated from
+# this file: edit here, then run `nox -s codegen`.
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Literal, TypeVar, overload
+from urllib.parse import urlsplit
+
+from flue._async._stream import AsyncBatchStream, AsyncRunStream
+from flue._protocol.batches import Decode
+from flue._protocol.http import (
+    HttpRequest,
+    build_invoke_request,
+    build_run_record_request,
+    join_url,
+    normalize_base_url,
+    run_url,
+)
+from flue._protocol.params import (
+    OFFSET_START,
+    LiveArg,
+    check_offset,
+    check_run_id,
+    check_tail,
+    normalize_live,
+)
+from flue._protocol.reader import StreamReader
+from flue._protocol.responses import api_error, is_retryable_status, snippet
+from flue._protocol.retry import RetryPolicy, RetryState
+from flue._transports._aiohttp import AsyncTransport, resolve_headers
+from flue._transports._common import Timeout
+from flue.errors import FlueError, InvalidArgumentError, ProtocolError, TransportError
+from flue.models import (
+    Event,
+    InvokeResult,
+    RunRecord,
+    event_from_dict,
+    invoke_result_from_dict,
+    run_record_from_dict,
+)
+
+__all__ = ["AsyncFlueClient", "AsyncRuns", "AsyncStreams", "AsyncWorkflows"]
+
+logger = logging.getLogger("flue")
+
+T = TypeVar("T")
+
+_MAX_JSON_BODY = 64 * 1024 * 1024
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class AsyncFlueClient:
+    """Client for a Flue application's workflow-run API.
+
+    Args:
+        base_url: the application's URL, path included (default: ``FLUE_BASE_URL``).
+        token: bearer token (default: ``FLUE_TOKEN``); never logged or shown in ``repr``.
+        headers: extra headers: a dict, or a callable returning one, called for every request
+            and reconnect (use it to refresh credentials).
+        timeout: a `Timeout`, or one number for connect and read timeouts.
+        retry: a `RetryPolicy` for transient failures (429, 5xx, dropped connections).
+        session: an existing HTTP session to use; it is never closed by the client.
+        verify: TLS verification: True (default), False, or a CA bundle path.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | Callable[[], Any] | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        session: Any = None,
+        verify: Any = True,
+    ) -> None:
+        if base_url is None:
+            base_url = os.environ.get("FLUE_BASE_URL")
+        self.base_url = normalize_base_url(base_url)
+        if token is None:
+            token = os.environ.get("FLUE_TOKEN") or None
+        if token is not None and (not isinstance(token, str) or not token.strip()):
+            raise InvalidArgumentError("token must be a non-empty string (or None)")
+        self._token = token
+        if headers is not None and not callable(headers) and not isinstance(headers, Mapping):
+            raise InvalidArgumentError("headers must be a dict or a callable returning a dict")
+        self._headers = headers
+        self.timeout = Timeout.coerce(timeout)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidArgumentError("retry must be a flue.RetryPolicy")
+        self.retry = retry or RetryPolicy()
+        self._transport = AsyncTransport(timeout=self.timeout, session=session, verify=verify)
+        if token is not None and urlsplit(self.base_url).scheme == "http":
+            host = urlsplit(self.base_url).hostname or ""
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                logger.warning(
+                    "flue: sending a bearer token over plain http:// to %s; use https://",
+                    host,
+                )
+        self.runs = AsyncRuns(self)
+        self.workflows = AsyncWorkflows(self)
+        self.streams = AsyncStreams(self)
+
+    def __repr__(self) -> str:
+        auth = ", token=<set>" if self._token is not None else ""
+        return f"{type(self).__name__}(base_url={self.base_url!r}{auth})"
+
+    async def close(self) -> None:
+        """Release connections (a session passed in by the caller stays open)."""
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncFlueClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _headers_for(self, request: HttpRequest) -> dict[str, str]:
+        headers = dict(request.headers)
+        headers.update(await resolve_headers(self._headers))
+        if self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    async def _call_json(
+        self,
+        request: HttpRequest,
+        *,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        idempotent: bool = True,
+        wait: bool = False,
+    ) -> Any:
+        """Send a one-shot request with retries and return its decoded JSON body."""
+        state = RetryState(self.retry)
+        while True:
+            error: FlueError
+            retry_after: float | None = None
+            try:
+                headers = await self._headers_for(request)
+                logger.debug("flue: %s %s", request.method, request.url)
+                response = await self._transport.open(request, headers, wait=wait)
+                try:
+                    body = await response.read_all(_MAX_JSON_BODY)
+                finally:
+                    await response.close()
+            except TransportError as exc:
+                if not exc.retryable or (not idempotent and exc.sent):
+                    raise
+                error = exc
+            else:
+                status = response.status
+                if status < 300:
+                    return _decode_json(body, request.url)
+                lowered = {k.lower(): v for k, v in response.headers.items()}
+                api = api_error(
+                    status,
+                    lowered,
+                    body,
+                    url=request.url,
+                    now=time.time(),
+                    run_id=run_id,
+                    workflow=workflow,
+                )
+                retryable = is_retryable_status(status) and (idempotent or status == 429)
+                if not retryable:
+                    raise api
+                error, retry_after = api, api.retry_after
+            delay = state.failed(retry_after)
+            if delay is None:
+                if error.args:
+                    error.args = (f"{error.args[0]} (gave up after {state.failures} attempt(s))",)
+                raise error
+            logger.debug("flue: retry %d in %.2fs after: %s", state.failures, delay, error)
+            await self._transport.sleep(delay, self._transport.cancel_token())
+
+    def _reader(
+        self,
+        url: str,
+        *,
+        offset: str,
+        tail: int | None,
+        live: LiveArg,
+        decode: Decode = "json",
+        objects_only: bool = True,
+        run_id: str | None = None,
+    ) -> StreamReader:
+        return StreamReader(
+            url,
+            offset=check_offset(offset),
+            tail=check_tail(tail),
+            live=normalize_live(live),
+            decode=decode,
+            objects_only=objects_only,
+            run_id=run_id,
+            retry=self.retry,
+            rng=random.Random(),
+        )
+
+
+def _decode_json(body: bytes, url: str) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(
+            f"expected a JSON body from {url.split('?', 1)[0]}, got: {snippet(body)!r}"
+        ) from exc
+
+
+class AsyncRuns:
+    """``client.runs``: read workflow runs."""
+
+    def __init__(self, client: AsyncFlueClient) -> None:
+        self._client = client
+
+    async def get(self, run_id: str) -> RunRecord:
+        """The run record of `run_id` (status, timing, result or error)."""
+        run_id = check_run_id(run_id)
+        client = self._client
+        doc = await client._call_json(
+            build_run_record_request(client.base_url, run_id), run_id=run_id
+        )
+        if not isinstance(doc, dict):
+            raise ProtocolError(f"run record of {run_id!r} is not a JSON object")
+        return run_record_from_dict(doc)
+
+    @overload
+    async def events(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        as_dict: Literal[False] = ...,
+    ) -> list[Event]: ...
+
+    @overload
+    async def events(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        as_dict: Literal[True],
+    ) -> list[dict[str, Any]]: ...
+
+    async def events(
+        self,
+        run_id: str,
+        *,
+        offset: str = OFFSET_START,
+        tail: int | None = None,
+        as_dict: bool = False,
+    ) -> list[Event] | list[dict[str, Any]]:
+        """Every event from `offset` until up to date (all pages), in order.
+
+        ``tail=N`` keeps only the last N events (with ``offset="-1"``). ``as_dict=True``
+        returns the decoded JSON objects instead of models (fastest).
+        """
+        run_id = check_run_id(run_id)
+        client = self._client
+        reader = client._reader(
+            run_url(client.base_url, run_id), offset=offset, tail=tail, live=False, run_id=run_id
+        )
+        out: list[Any] = []
+        async with AsyncBatchStream(client, reader) as batches:
+            async for batch in batches:
+                out.extend(batch.items)
+        if as_dict:
+            return out
+        return [event_from_dict(item) for item in out]
+
+    @overload
+    def stream(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        live: LiveArg = ...,
+        as_dict: Literal[False] = ...,
+    ) -> AsyncRunStream[Event]: ...
+
+    @overload
+    def stream(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        live: LiveArg = ...,
+        as_dict: Literal[True],
+    ) -> AsyncRunStream[dict[str, Any]]: ...
+
+    def stream(
+        self,
+        run_id: str,
+        *,
+        offset: str = OFFSET_START,
+        tail: int | None = None,
+        live: LiveArg = True,
+        as_dict: bool = False,
+    ) -> AsyncRunStream[Event] | AsyncRunStream[dict[str, Any]]:
+        """Events of a run: catch-up from `offset`, then live until the run ends.
+
+        ``live``: True or ``"long-poll"``, ``"sse"``, or False (stop when up to date).
+        No request is made until you iterate.
+        """
+        run_id = check_run_id(run_id)
+        client = self._client
+        reader = client._reader(
+            run_url(client.base_url, run_id), offset=offset, tail=tail, live=live, run_id=run_id
+        )
+        batches = AsyncBatchStream(client, reader)
+        if as_dict:
+            return AsyncRunStream(batches, _identity)
+        return AsyncRunStream(batches, event_from_dict)
+
+
+class AsyncWorkflows:
+    """``client.workflows``: start runs."""
+
+    def __init__(self, client: AsyncFlueClient) -> None:
+        self._client = client
+
+    async def invoke(self, name: str, input: Any = None, *, wait: bool = False) -> InvokeResult:
+        """Start workflow `name` with `input`; with ``wait=True`` also wait for its result.
+
+        Invocations are not idempotent, so only failures that certainly did not reach the
+        server (connection refused, 429) are retried.
+        """
+        client = self._client
+        request = build_invoke_request(client.base_url, name, input, wait=wait)
+        doc = await client._call_json(request, workflow=name, idempotent=False, wait=wait)
+        if not isinstance(doc, dict) or not isinstance(doc.get("runId"), str):
+            raise ProtocolError(f"invoking workflow {name!r} answered without a runId: {doc!r}")
+        return invoke_result_from_dict(doc)
+
+
+class AsyncStreams:
+    """``client.streams``: a generic Durable Streams reader, for any stream URL."""
+
+    def __init__(self, client: AsyncFlueClient) -> None:
+        self._client = client
+
+    def read(
+        self,
+        url_or_path: str,
+        *,
+        offset: str = OFFSET_START,
+        live: LiveArg = False,
+        tail: int | None = None,
+        decode: Decode = "json",
+    ) -> AsyncBatchStream:
+        """Batches (items, offset, up_to_date, closed) of any Durable Streams stream.
+
+        `url_or_path` is absolute, or relative to the client's base URL. ``decode="json"``
+        gives JSON values, ``decode="bytes"`` raw bytes (base64 SSE data is decoded).
+        """
+        if decode not in ("json", "bytes"):
+            raise InvalidArgumentError(f"decode must be 'json' or 'bytes', got {decode!r}")
+        if not isinstance(url_or_path, str) or not url_or_path:
+            raise InvalidArgumentError("url_or_path must be a non-empty string")
+        client = self._client
+        url = join_url(client.base_url, url_or_path)
+        reader = client._reader(
+            url, offset=offset, tail=tail, live=live, decode=decode, objects_only=False
+        )
+        return AsyncBatchStream(client, reader)

@@ -1,0 +1,136 @@
+"""Batches, and the pairing of SSE frames into batches.
+
+A `Batch` is what one read step yields: items plus the offset to resume from after them.
+Over SSE, ``event: data`` frames carry the items and the following ``event: control`` frame
+carries the offset and flags; `SSEBatcher.push()` collects data frames until a control frame
+arrives and then returns the whole batch (several data frames before one control frame are
+merged). JSON streams hold a JSON array per data frame; byte streams hold raw text, which is
+base64-decoded when the response said ``stream-sse-data-encoding: base64``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, Literal
+
+import attrs
+
+from flue._protocol.responses import snippet
+from flue._protocol.sse import SSEEvent
+from flue.errors import ProtocolError
+
+__all__ = ["Batch", "Decode", "SSEBatcher"]
+
+Decode = Literal["json", "bytes"]
+
+
+@attrs.frozen(kw_only=True)
+class Batch:
+    """One step of a stream read.
+
+    Attributes:
+        items: decoded JSON values (``decode="json"``) or byte chunks (``decode="bytes"``).
+        next_offset: where a read resumes after these items: the checkpoint to save.
+        up_to_date: this read reached the stream's current tail.
+        closed: the stream has ended; no item will ever follow.
+        cursor: the server's cursor, echoed on the next live request.
+    """
+
+    items: list[Any]
+    next_offset: str
+    up_to_date: bool
+    closed: bool
+    cursor: str | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The items of a byte stream, joined."""
+        return b"".join(self.items)
+
+
+class SSEBatcher:
+    """Pairs SSE data frames with the control frame that follows them."""
+
+    def __init__(
+        self, *, decode: Decode = "json", base64_data: bool = False, objects_only: bool = True
+    ) -> None:
+        self._decode = decode
+        self._base64 = base64_data
+        self._objects_only = objects_only
+        self._items: list[Any] = []
+        self.control_frames = 0
+
+    @property
+    def pending(self) -> int:
+        """Items received in data frames whose control frame has not arrived yet."""
+        return len(self._items)
+
+    def discard_pending(self) -> None:
+        """Drop items whose control frame never came (the connection broke)."""
+        self._items = []
+
+    def push(self, event: SSEEvent) -> Batch | None:
+        """Take one SSE event; return a batch when it was a control frame."""
+        if event.event == "data":
+            self._add_data(event.data)
+            return None
+        if event.event == "control":
+            return self._control(event.data)
+        return None  # unknown event names are ignored
+
+    def _add_data(self, data: str) -> None:
+        if self._decode == "bytes":
+            if self._base64:
+                try:
+                    raw = base64.b64decode("".join(data.split()), validate=True)
+                except (binascii.Error, ValueError) as exc:
+                    raise ProtocolError(
+                        f"SSE data frame is not valid base64: {data[:80]!r}"
+                    ) from exc
+            else:
+                raw = data.encode("utf-8")
+            self._items.append(raw)
+            return
+        try:
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise ProtocolError(
+                f"SSE data frame is not valid JSON ({exc}); starts with {data[:120]!r}"
+            ) from exc
+        if type(doc) is not list:
+            raise ProtocolError(f"SSE data frame is not a JSON array; starts with {data[:120]!r}")
+        if self._objects_only:
+            for item in doc:
+                if type(item) is not dict:
+                    raise ProtocolError(
+                        f"SSE data frame holds a {type(item).__name__} where an event object "
+                        "was expected"
+                    )
+        self._items.extend(doc)
+
+    def _control(self, data: str) -> Batch:
+        if not data.strip():
+            raise ProtocolError("SSE control frame is empty; expected a JSON object")
+        try:
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise ProtocolError(
+                f"SSE control frame is not valid JSON: {snippet(data.encode())!r}"
+            ) from exc
+        if not isinstance(doc, dict):
+            raise ProtocolError(f"SSE control frame is not a JSON object: {data[:120]!r}")
+        offset = doc.get("streamNextOffset")
+        if not isinstance(offset, str) or not offset:
+            raise ProtocolError(f"SSE control frame has no streamNextOffset: {data[:120]!r}")
+        cursor = doc.get("streamCursor")
+        self.control_frames += 1
+        items, self._items = self._items, []
+        return Batch(
+            items=items,
+            next_offset=offset,
+            up_to_date=doc.get("upToDate") is True,
+            closed=doc.get("streamClosed") is True,
+            cursor=str(cursor) if cursor is not None else None,
+        )

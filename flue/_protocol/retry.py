@@ -1,0 +1,122 @@
+"""Retry policy as pure code, shared by both flavours.
+
+`RetryPolicy` is the user-facing settings value. `RetryState` tracks one stream's consecutive
+failures: `failed()` returns how long to wait before the next attempt (or None when the limits
+are spent) and `succeeded()` resets it. Delays come from `backoff.expo` with full jitter drawn
+from an injectable `random.Random`; a server's ``Retry-After`` is a floor. The clock is injected
+too, so tests control time.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+import attrs
+import backoff
+
+from flue.errors import InvalidArgumentError
+
+__all__ = ["RetryPolicy", "RetryState"]
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidArgumentError(f"RetryPolicy.{attribute.name} must be > 0, got {value!r}")
+
+
+def _optional_limit(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidArgumentError(
+            f"RetryPolicy.{attribute.name} must be None (no limit) or > 0, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How failed requests are retried.
+
+    Attributes:
+        initial_delay: seconds before the first retry (before jitter).
+        max_delay: cap on one computed delay (a longer ``Retry-After`` still wins).
+        multiplier: growth factor between consecutive delays.
+        max_attempts: consecutive attempts of one request before giving up (None: no limit).
+        max_elapsed: seconds since the first failure of a run of failures before giving up
+            (None: no limit).
+        jitter: draw each delay uniformly from [0, computed delay] ("full jitter").
+    """
+
+    initial_delay: float = attrs.field(default=0.5, validator=_positive)
+    max_delay: float = attrs.field(default=30.0, validator=_positive)
+    multiplier: float = attrs.field(default=2.0, validator=_positive)
+    max_attempts: int | None = attrs.field(default=10, validator=_optional_limit)
+    max_elapsed: float | None = attrs.field(default=300.0, validator=_optional_limit)
+    jitter: bool = True
+
+    @classmethod
+    def disabled(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(max_attempts=1)
+
+
+class RetryState:
+    """Consecutive-failure bookkeeping for one stream or call."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self.failures = 0
+        self.total_retries = 0
+        self._first_failure: float | None = None
+        self._waits: Generator[float, None, None] | None = None
+
+    def succeeded(self) -> None:
+        """A response arrived: the next failure starts a fresh backoff sequence."""
+        self.failures = 0
+        self._first_failure = None
+        self._waits = None
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the first failure of the current run of failures."""
+        if self._first_failure is None:
+            return 0.0
+        return self._clock() - self._first_failure
+
+    def failed(self, retry_after: float | None = None) -> float | None:
+        """Record a failure; return the delay before the next attempt, or None to give up."""
+        policy = self.policy
+        now = self._clock()
+        if self._first_failure is None:
+            self._first_failure = now
+        self.failures += 1
+        if policy.max_attempts is not None and self.failures >= policy.max_attempts:
+            return None
+        if self._waits is None:
+            waits = backoff.expo(
+                base=policy.multiplier, factor=policy.initial_delay, max_value=policy.max_delay
+            )
+            next(waits)  # backoff's generators are primed with one bare next()
+            self._waits = waits
+        delay = float(next(self._waits))
+        if policy.jitter:
+            delay = self._rng.uniform(0.0, delay)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        if policy.max_elapsed is not None and (now - self._first_failure) + delay > (
+            policy.max_elapsed
+        ):
+            return None
+        self.total_retries += 1
+        return delay

@@ -1,0 +1,5 @@
+"""HTTP transports: the only modules that import `requests` or `aiohttp`.
+
+Both expose the same method names (`open`, `read_chunk`, `read_all`, `close`, `abort`,
+`sleep`) so that the generated sync client differs from the async one only by `await`.
+"""

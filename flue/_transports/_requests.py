@@ -1,0 +1,201 @@
+"""The blocking transport, over `requests`. Exceptions are mapped into `flue.errors`."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+from flue._protocol.http import HttpRequest
+from flue._transports._common import Timeout, read_timeout_for
+from flue.errors import (
+    ConnectError,
+    ConnectionLostError,
+    FlueTimeoutError,
+    InvalidArgumentError,
+    TLSError,
+    TooManyRedirectsError,
+    TransportError,
+)
+
+__all__ = ["resolve_headers", "CancelToken", "Response", "Transport"]
+
+_CHUNK = 65536
+
+
+def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError:
+    where = url.split("?", 1)[0]
+    if isinstance(exc, requests.TooManyRedirects):
+        return TooManyRedirectsError(f"too many redirects following {where}")
+    if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
+        return TLSError(
+            f"TLS verification failed for {where}: {exc}. Pass verify=<path to your CA bundle> "
+            "if the server uses a private CA."
+        )
+    if isinstance(exc, requests.ConnectTimeout):
+        return FlueTimeoutError(f"timed out connecting to {where}")
+    if isinstance(
+        exc,
+        (
+            requests.ReadTimeout,
+            urllib3.exceptions.ReadTimeoutError,
+            socket.timeout,
+            TimeoutError,
+        ),
+    ):
+        phase = "reading the response" if reading else "waiting for the response"
+        return FlueTimeoutError(f"timed out {phase} from {where}; the read will be retried")
+    if isinstance(exc, requests.ConnectionError) and not reading:
+        inner = exc.args[0] if exc.args else exc
+        if isinstance(inner, urllib3.exceptions.MaxRetryError) and isinstance(
+            inner.reason, urllib3.exceptions.NewConnectionError
+        ):
+            return ConnectError(f"could not connect to {where}: {inner.reason}")
+        return ConnectionLostError(f"the connection to {where} failed: {exc}")
+    return ConnectionLostError(f"the connection to {where} broke mid-response: {exc}")
+
+
+class CancelToken:
+    """Set by `cancel()` (from any thread); wakes a stream sleeping between retries."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        """Mark cancelled."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """True once cancelled."""
+        return self._event.is_set()
+
+
+class Response:
+    """One response being read."""
+
+    def __init__(self, response: requests.Response, url: str) -> None:
+        self._response = response
+        self._url = url
+        self.status = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+
+    def read_chunk(self) -> bytes:
+        """The next bytes of the body as they arrive; ``b""`` at the end."""
+        try:
+            return self._response.raw.read1(_CHUNK)
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            ValueError,
+        ) as exc:
+            raise _map_error(exc, self._url, reading=True) from exc
+
+    def read_all(self, limit: int) -> bytes:
+        """The whole body, or its first `limit` bytes."""
+        parts: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = self.read_chunk()
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)[:limit]
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._response.close()
+
+    def abort(self) -> None:
+        """Close the connection at once, waking a read blocked in another thread."""
+        sock = _socket_of(self._response)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        try:
+            self._response.close()
+        except Exception:  # closing from another thread may race the reader; it is going away
+            pass
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    # urllib3 keeps the live connection on the raw response; a blocked recv() is only woken
+    # by shutting the socket down, not by closing the file object around it.
+    conn: Any = getattr(response.raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class Transport:
+    """Sends `HttpRequest`s with a `requests.Session` (ours, or the caller's)."""
+
+    def __init__(
+        self,
+        *,
+        timeout: Timeout,
+        session: requests.Session | None = None,
+        verify: bool | str = True,
+        max_redirects: int = 10,
+    ) -> None:
+        self._timeout = timeout
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+        if self._owns_session:
+            self._session.max_redirects = max_redirects
+        self._verify = verify
+
+    def open(
+        self, request: HttpRequest, headers: Mapping[str, str], *, wait: bool = False
+    ) -> Response:
+        """Send a request and return once the response head has arrived."""
+        try:
+            response = self._session.request(
+                request.method,
+                request.url,
+                headers=dict(headers),
+                data=request.body,
+                timeout=(
+                    self._timeout.connect,
+                    read_timeout_for(self._timeout, request.kind, wait=wait),
+                ),
+                stream=True,
+                verify=self._verify,
+                allow_redirects=True,
+            )
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
+            raise InvalidArgumentError(f"invalid URL {request.url!r}: {exc}") from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _map_error(exc, request.url, reading=False) from exc
+        return Response(response, request.url)
+
+    def cancel_token(self) -> CancelToken:
+        """A fresh token for one stream."""
+        return CancelToken()
+
+    def sleep(self, seconds: float, token: CancelToken) -> None:
+        """Wait `seconds`, returning early if `token` is set."""
+        token._event.wait(seconds)
+
+    def close(self) -> None:
+        """Close the session if we created it."""
+        if self._owns_session:
+            self._session.close()
+
+
+def resolve_headers(factory: Any) -> dict[str, str]:
+    """Evaluate the user's ``headers`` option: a dict, or a callable returning one."""
+    if factory is None:
+        return {}
+    value = factory() if callable(factory) else factory
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(
+            f"headers must be a dict or a callable returning a dict, got {type(value).__name__}"
+        )
+    return {str(k): str(v) for k, v in value.items()}
