@@ -41,6 +41,14 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def interop(session: nox.Session) -> None:
+    """Our raw-HTTP and client suites against a real Flue 1.0.0-beta.5 server (needs npm)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "tests.interop.realserver", "--provision-only")
+    session.run("pytest", "-m", "interop", "tests/interop", *session.posargs)
+
+
+@nox.session
 def codegen(session: nox.Session) -> None:
     """Regenerate flue/_sync (and tests/_sync) from the async sources."""
     session.install("-e", ".[lint]")

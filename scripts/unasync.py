@@ -33,9 +33,7 @@ RULES = {
     "AsyncRunStream": "RunStream",
     "AsyncTransport": "Transport",
     "AsyncResponse": "Response",
-    "AsyncCancelToken": "CancelToken",
     "aclose": "close",
-    "async_server": "sync_server",
 }
 
 used: set[str] = set()

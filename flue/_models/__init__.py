@@ -1,0 +1,1 @@
+"""Implementation of `flue.models`; import the public names from there."""

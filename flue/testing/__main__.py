@@ -1,0 +1,50 @@
+"""``python -m flue.testing``: serve the demo workflows over HTTP until SIGINT/SIGTERM.
+
+The demo app answers like the interop Flue app: ``POST /workflows/emit`` with
+``{count=10, size=0, delayMs=0, startDelayMs=0}`` and ``POST /workflows/fail`` with
+``{message, before=1}``; ``--token`` makes every read and invocation require
+``Authorization: Bearer TOKEN`` (else 401 ``unauthorized``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from ._server import FlueTestServer
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m flue.testing",
+        description="Serve a fake Flue runs API with the demo workflows emit and fail.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: an ephemeral one)")
+    parser.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN'")
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with FlueTestServer(host=args.host, port=args.port, token=args.token) as server:
+        print(f"flue.testing serving on {server.url}", flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo server; returns the exit status."""
+    asyncio.run(_serve(_parse(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+# FlueTestServer: lifecycle and the thread-safe test-facing API around `FakeFlueApp`.
+#
+# The server binds its own socket (127.0.0.1, port 0 unless told otherwise) and serves it with an
+# aiohttp AppRunner whose handlers are cancelled when the client hangs up. `async with` runs it
+# on the caller's loop; `running_in_thread` runs it on a private loop in a daemon thread. Every
+# run-control call is marshalled onto the server's loop (and waited for) when made from another
+# thread, so tests can drive runs from sync code while clients read.
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from ._app import AuthHook, FakeFlueApp, bearer_auth
+from ._demo import DEMO_WORKFLOWS
+from ._faults import FaultSet, RecordedRequest
+from ._reads import ReadConfig
+from ._store import MISSING
+from ._workflows import Workflow, WorkflowFn
+
+__all__ = ["FlueTestServer", "RunHandle"]
+
+_T = TypeVar("_T")
+_CALL_TIMEOUT = 30.0
+
+
+class RunHandle:
+    """A run created with :meth:`FlueTestServer.create_run`; ``str(handle)`` is its id."""
+
+    def __init__(self, server: FlueTestServer, run_id: str) -> None:
+        self.server = server
+        self.run_id = run_id
+
+    def append(self, events: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Same as ``server.append(run_id, events)``."""
+        return self.server.append(self.run_id, events)
+
+    def end(self, result: Any = None, *, error: Any = None, close: bool = True) -> dict[str, Any]:
+        """Same as ``server.end_run(run_id, ...)``."""
+        return self.server.end_run(self.run_id, result, error=error, close=close)
+
+    def __str__(self) -> str:
+        return self.run_id
+
+    def __repr__(self) -> str:
+        return f"RunHandle({self.run_id!r})"
+
+
+class FlueTestServer:
+    """An in-process fake Flue server speaking the workflow-run HTTP API, with fault injection.
+
+    Use ``async with FlueTestServer(...) as server`` in async code, or
+    ``with FlueTestServer.running_in_thread(...) as server`` in sync code; ``server.url`` is the
+    base URL (``http://127.0.0.1:PORT``, no trailing slash).
+
+    Arguments: ``token`` (require ``Authorization: Bearer <token>`` on reads and invocations;
+    refusals answer ``unauthorized_status``, 401 or 404), ``auth`` (a custom hook instead, see
+    :data:`AuthHook`), ``demo_workflows`` (register ``emit`` and ``fail``), ``seed`` (of the random
+    source behind fault probabilities and cursor jitter), ``page_size`` (events per catch-up or
+    long-poll answer), ``long_poll_timeout``, ``sse_heartbeat`` (``None`` disables),
+    ``sse_keepalive``, ``sse_batch`` (Flue's values by default), ``host``/``port``.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        unauthorized_status: int = 401,
+        auth: AuthHook | None = None,
+        demo_workflows: bool = True,
+        seed: int | None = 0,
+        page_size: int = 100,
+        long_poll_timeout: float = 30.0,
+        sse_heartbeat: float | None = 15.0,
+        sse_keepalive: float = 30.0,
+        sse_batch: int = 100,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if auth is None and token is not None:
+            auth = bearer_auth(token, status=unauthorized_status)
+        self.token = token
+        self.host = host
+        self.faults = FaultSet(seed)
+        """The fault rules: ``server.faults.add(Fault..., times=..., mode=...)``."""
+        config = ReadConfig(
+            page_size=page_size,
+            long_poll_timeout=long_poll_timeout,
+            sse_heartbeat=sse_heartbeat,
+            sse_keepalive=sse_keepalive,
+            sse_batch=sse_batch,
+        )
+        self._app = FakeFlueApp(
+            config=config,
+            faults=self.faults,
+            auth=auth,
+            workflows=DEMO_WORKFLOWS if demo_workflows else {},
+        )
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server, e.g. ``http://127.0.0.1:43117``."""
+        if self._runner is None:
+            raise RuntimeError("the server is not running")
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port (0 before start when asked for an ephemeral one)."""
+        return self._port
+
+    async def start(self) -> None:
+        """Bind and start serving on the running loop."""
+        if self._runner is not None:
+            raise RuntimeError("the server is already running")
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._app.handle)
+        runner = web.AppRunner(
+            app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
+        )
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._port))
+        self._port = sock.getsockname()[1]
+        site = web.SockSite(runner, sock)
+        await site.start()
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop serving: wake long-polls, end SSE bodies, cancel workflow tasks, close."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self._app.stopping.set()
+        for task in list(self._app.tasks):
+            task.cancel()
+        await asyncio.gather(*self._app.tasks, return_exceptions=True)
+        await runner.cleanup()
+
+    async def __aenter__(self) -> FlueTestServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @classmethod
+    @contextlib.contextmanager
+    def running_in_thread(cls, **kwargs: Any) -> Iterator[FlueTestServer]:
+        """Run a server (built with ``kwargs``) on its own loop in a daemon thread."""
+        server = cls(**kwargs)
+        loop = asyncio.new_event_loop()
+
+        def main() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        thread = threading.Thread(target=main, name="flue-test-server", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(server.start(), loop).result(_CALL_TIMEOUT)
+            yield server
+        finally:
+            try:
+                asyncio.run_coroutine_threadsafe(server.stop(), loop).result(_CALL_TIMEOUT)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(_CALL_TIMEOUT)
+
+    def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        loop = self._loop
+        if loop is None or not loop.is_running() or threading.get_ident() == self._loop_thread:
+            return fn(*args)
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result(_CALL_TIMEOUT)
+
+    # -- workflows -----------------------------------------------------------------------------
+
+    def add_workflow(
+        self, name: str, fn: WorkflowFn, *, validate: Callable[[Any], Any] | None = None
+    ) -> None:
+        """Register ``async def fn(run: RunContext, input)`` as workflow ``name``."""
+        self._call(self._app.workflows.__setitem__, name, Workflow(fn, validate))
+
+    def workflow(
+        self, name: str, *, validate: Callable[[Any], Any] | None = None
+    ) -> Callable[[WorkflowFn], WorkflowFn]:
+        """Decorator form of :meth:`add_workflow`."""
+
+        def register(fn: WorkflowFn) -> WorkflowFn:
+            self.add_workflow(name, fn, validate=validate)
+            return fn
+
+        return register
+
+    # -- run control ---------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        workflow: str = "test",
+        input: Any = MISSING,
+        *,
+        run_id: str | None = None,
+        start_event: bool = True,
+    ) -> RunHandle:
+        """Create an active run (with its ``run_start`` event unless ``start_event=False``)."""
+        run_id = self._call(self._app.create_run, workflow, input, run_id, start_event)
+        return RunHandle(self, run_id)
+
+    def append(
+        self, run_id: str | RunHandle, events: dict[str, Any] | list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Append one event or a list; ``v``, ``eventIndex``, ``timestamp``, ``runId`` are
+        filled in where missing. Waiting long-polls and SSE streams wake at once."""
+        batch = [events] if isinstance(events, dict) else list(events)
+        return self._call(self._app.append, str(run_id), batch)
+
+    def end_run(
+        self,
+        run_id: str | RunHandle,
+        result: Any = None,
+        *,
+        error: Any = None,
+        close: bool = True,
+    ) -> dict[str, Any]:
+        """End a run: ``run_end`` with ``result``, or errored when ``error`` is given (an
+        exception, a message or a JSON value). ``close=False`` leaves the stream open (see
+        :meth:`close_stream`), as a real server briefly does. Returns the ``run_end`` event."""
+        return self._call(self._app.end_run, str(run_id), result, error, close)
+
+    def close_stream(self, run_id: str | RunHandle) -> None:
+        """Close a run's event stream (readers then see ``Stream-Closed``)."""
+        self._call(lambda: self._app.run(str(run_id)).close())
+
+    def delete_run(self, run_id: str | RunHandle) -> None:
+        """Forget a run, as if it expired: reads then answer 404."""
+        self._call(self._app.runs.pop, str(run_id))
+
+    def run_record(self, run_id: str | RunHandle) -> dict[str, Any]:
+        """The run's RunRecord, as ``?meta`` answers it."""
+        return self._call(lambda: self._app.run(str(run_id)).record())
+
+    def events(self, run_id: str | RunHandle) -> list[dict[str, Any]]:
+        """Every event of the run, as stored."""
+        return self._call(lambda: list(self._app.run(str(run_id)).events))
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Ids of every run, oldest first."""
+        return self._call(lambda: list(self._app.runs))
+
+    # -- request log ---------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far (a snapshot), oldest first."""
+        with self._app.requests_lock:
+            return list(self._app.requests)
+
+    def clear_requests(self) -> None:
+        """Forget the requests received so far."""
+        with self._app.requests_lock:
+            self._app.requests.clear()

