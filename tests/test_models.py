@@ -619,8 +619,8 @@ def test_pickle_and_copy() -> None:
 def test_converter_is_the_entry_point() -> None:
     d = sample("log", 1)
     assert converter.structure(d, BaseEvent) == event_from_dict(d)
-    assert converter.structure(d, Event) == event_from_dict(d)
-    assert converter.structure([d], list[Event]) == [event_from_dict(d)]  # type: ignore[arg-type]
+    assert converter.structure(d, Event) == event_from_dict(d)  # type: ignore[arg-type]
+    assert converter.structure([d], list[Event]) == [event_from_dict(d)]
     assert converter.structure(d, LogEvent).raw is d
     assert converter.structure({"runId": "r"}, RunRecord) == RunRecord(run_id="r")
 

@@ -93,6 +93,7 @@ class AsyncBatchStream:
         response = getattr(self, "_response", None)
         if response is not None:
             response.abort()
+            response.release()
 
     def __aiter__(self) -> AsyncBatchStream:
         return self
@@ -166,7 +167,7 @@ class AsyncBatchStream:
         try:
             headers = await self._client._headers_for(request)
             logger.debug("flue: %s %s", request.method, request.url)
-            self._response = await self._transport.open(request, headers)
+            self._response = await self._transport.open(request, headers, token=self._token)
         except TransportError as exc:
             if not exc.retryable:
                 raise

@@ -113,9 +113,9 @@ def register_model(
     is required: its absence, or a value of another type, raises `ProtocolError`. Fields in
     `fixed` are not read from the input: they keep their class default (an event's ``type``,
     already known from dispatch). Fields in `rare` are looked for only when the input has keys
-    left over after the others, which saves a lookup per absent key on the common path. `hooks` overrides the hook of some fields. The hook
-    raises `ProtocolError` for a non-dict (naming `label`); the ``cls | None`` hook turns a
-    non-dict into ``None``.
+    left over after the others, which saves a lookup per absent key on the common path. `hooks`
+    overrides the hook of some fields. The hook raises `ProtocolError` for a non-dict (naming
+    `label`); the ``cls | None`` hook turns a non-dict into ``None``.
     """
     if "__slots__" in cls.__dict__:
         raise TypeError(f"{cls.__name__} must be an attrs class with slots=False")

@@ -26,7 +26,6 @@ __all__ = ["SSEDecoder", "SSEEvent"]
 _BOM = b"\xef\xbb\xbf"
 _LF = 10
 _CR = 13
-_COLON = 58
 # Decoded event types that recur in every Flue stream; saves a decode per event.
 _KNOWN_TYPES = {b"": "message", b"message": "message", b"data": "data", b"control": "control"}
 
@@ -179,8 +178,7 @@ class SSEDecoder:
                     append(value)
                     data_len += len(value) + 1
                     continue
-                if line[0] == _COLON:
-                    continue
+                # A comment (":...") has the empty field name, which matches nothing below.
                 name, _, value = line.partition(b":")
                 if value[:1] == b" ":
                     value = value[1:]

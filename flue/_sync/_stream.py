@@ -95,6 +95,7 @@ class BatchStream:
         response = getattr(self, "_response", None)
         if response is not None:
             response.abort()
+            response.release()
 
     def __iter__(self) -> BatchStream:
         return self
@@ -168,7 +169,7 @@ class BatchStream:
         try:
             headers = self._client._headers_for(request)
             logger.debug("flue: %s %s", request.method, request.url)
-            self._response = self._transport.open(request, headers)
+            self._response = self._transport.open(request, headers, token=self._token)
         except TransportError as exc:
             if not exc.retryable:
                 raise

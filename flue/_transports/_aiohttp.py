@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import aiohttp
@@ -61,6 +62,24 @@ class AsyncCancelToken:
         return self._event.is_set()
 
 
+async def _unless_cancelled(
+    pending: Awaitable[aiohttp.ClientResponse], token: AsyncCancelToken, url: str
+) -> aiohttp.ClientResponse:
+    """Await a request, giving up as soon as `token` is set (a long-poll may wait 30 s)."""
+    request_task = asyncio.ensure_future(pending)
+    cancel_task = asyncio.ensure_future(token._event.wait())
+    try:
+        await asyncio.wait({request_task, cancel_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        cancel_task.cancel()
+    if request_task.done():
+        return request_task.result()
+    request_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError, OSError):
+        await request_task
+    raise ConnectionLostError(f"request to {url.split('?', 1)[0]} cancelled")
+
+
 class AsyncResponse:
     """One response being read."""
 
@@ -94,7 +113,11 @@ class AsyncResponse:
         self._response.close()
 
     def abort(self) -> None:
-        """Close the connection at once (safe from `cancel()` and `__del__`)."""
+        """Close the connection at once (safe from `cancel()` in another task)."""
+        self._response.close()
+
+    def release(self) -> None:
+        """Close from a finaliser (no reader can be active then)."""
         self._response.close()
 
 
@@ -125,16 +148,24 @@ class AsyncTransport:
         return self._session
 
     async def open(
-        self, request: HttpRequest, headers: Mapping[str, str], *, wait: bool = False
+        self,
+        request: HttpRequest,
+        headers: Mapping[str, str],
+        *,
+        wait: bool = False,
+        token: AsyncCancelToken | None = None,
     ) -> AsyncResponse:
-        """Send a request and return once the response head has arrived."""
+        """Send a request and return once the response head has arrived.
+
+        Setting `token` while waiting for the head aborts the request.
+        """
         timeout = aiohttp.ClientTimeout(
             total=None,
             sock_connect=self._timeout.connect,
             sock_read=read_timeout_for(self._timeout, request.kind, wait=wait),
         )
         try:
-            response = await self._get_session().request(
+            pending = self._get_session().request(
                 request.method,
                 request.url,
                 headers=headers,
@@ -144,6 +175,10 @@ class AsyncTransport:
                 max_redirects=self._max_redirects,
                 allow_redirects=True,
             )
+            if token is None:
+                response = await pending
+            else:
+                response = await _unless_cancelled(pending, token, request.url)
         except aiohttp.InvalidURL as exc:
             raise InvalidArgumentError(f"invalid URL {request.url!r}: {exc}") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -156,10 +191,8 @@ class AsyncTransport:
 
     async def sleep(self, seconds: float, token: AsyncCancelToken) -> None:
         """Wait `seconds`, returning early if `token` is set."""
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(token._event.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
-            pass
 
     async def close(self) -> None:
         """Close the session if we created it."""

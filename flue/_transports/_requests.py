@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 
 from flue._protocol.http import HttpRequest
@@ -60,14 +64,32 @@ def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError
 
 
 class CancelToken:
-    """Set by `cancel()` (from any thread); wakes a stream sleeping between retries."""
+    """Set by `cancel()` (from any thread); wakes a stream sleeping between retries and aborts
+    a request still waiting for its response head (a long-poll)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._conn: Any = None
 
     def set(self) -> None:
-        """Mark cancelled."""
-        self._event.set()
+        """Mark cancelled, and shut down the connection of a request in flight."""
+        with self._lock:
+            self._event.set()
+            conn = self._conn
+        if conn is not None:
+            _shutdown(getattr(conn, "sock", None))
+
+    def _attach(self, conn: Any) -> None:
+        with self._lock:
+            self._conn = conn
+            cancelled = self._event.is_set()
+        if cancelled:
+            _shutdown(getattr(conn, "sock", None))
+
+    def _detach(self) -> None:
+        with self._lock:
+            self._conn = None
 
     def is_set(self) -> bool:
         """True once cancelled."""
@@ -111,26 +133,65 @@ class Response:
         """Release the connection."""
         self._response.close()
 
-    def abort(self) -> None:
-        """Close the connection at once, waking a read blocked in another thread."""
-        sock = _socket_of(self._response)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        try:
+    def release(self) -> None:
+        """Close from a finaliser (no reader can be active then)."""
+        with contextlib.suppress(Exception):
             self._response.close()
-        except Exception:  # closing from another thread may race the reader; it is going away
-            pass
+
+    def abort(self) -> None:
+        """Shut the connection down at once, waking a read blocked in another thread.
+
+        Only the socket is touched: closing the response object itself from another thread
+        would race the reader inside http.client. The reading thread closes it afterwards.
+        """
+        conn: Any = getattr(self._response.raw, "_connection", None)
+        _shutdown(getattr(conn, "sock", None))
 
 
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    # urllib3 keeps the live connection on the raw response; a blocked recv() is only woken
-    # by shutting the socket down, not by closing the file object around it.
-    conn: Any = getattr(response.raw, "_connection", None)
-    sock = getattr(conn, "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+def _shutdown(sock: object) -> None:
+    # a blocked recv() is only woken by shutting the socket down, not by closing a file
+    # object around it
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+# -- connection tracking, so that cancel() can abort a request waiting for its head --------
+
+_current = threading.local()
+
+
+class _TrackingHTTPConnection(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        token = getattr(_current, "token", None)
+        if token is not None:
+            token._attach(self)
+        super().request(*args, **kwargs)
+
+
+class _TrackingHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        token = getattr(_current, "token", None)
+        if token is not None:
+            token._attach(self)
+        super().request(*args, **kwargs)
+
+
+class _TrackingHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _TrackingHTTPConnection
+
+
+class _TrackingHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _TrackingHTTPSConnection
+
+
+class _TrackingAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _TrackingHTTPPool,
+            "https": _TrackingHTTPSPool,
+        }
 
 
 class Transport:
@@ -149,12 +210,24 @@ class Transport:
         self._session = session if session is not None else requests.Session()
         if self._owns_session:
             self._session.max_redirects = max_redirects
+            adapter = _TrackingAdapter()
+            self._session.mount("http://", adapter)
+            self._session.mount("https://", adapter)
         self._verify = verify
 
     def open(
-        self, request: HttpRequest, headers: Mapping[str, str], *, wait: bool = False
+        self,
+        request: HttpRequest,
+        headers: Mapping[str, str],
+        *,
+        wait: bool = False,
+        token: CancelToken | None = None,
     ) -> Response:
-        """Send a request and return once the response head has arrived."""
+        """Send a request and return once the response head has arrived.
+
+        Setting `token` while waiting for the head aborts the request (on sessions we created).
+        """
+        _current.token = token
         try:
             response = self._session.request(
                 request.method,
@@ -173,6 +246,10 @@ class Transport:
             raise InvalidArgumentError(f"invalid URL {request.url!r}: {exc}") from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _map_error(exc, request.url, reading=False) from exc
+        finally:
+            _current.token = None
+            if token is not None:
+                token._detach()
         return Response(response, request.url)
 
     def cancel_token(self) -> CancelToken:
