@@ -1,0 +1,1 @@
+"""The `flue` command line (console script `flue`, also `python -m flue`)."""
