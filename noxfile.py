@@ -49,6 +49,13 @@ def interop(session: nox.Session) -> None:
 
 
 @nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: stream a live demo run from the embedded flue.testing server."""
+    session.install("-e", ".")
+    session.run("flue", "demo", *session.posargs)
+
+
+@nox.session
 def codegen(session: nox.Session) -> None:
     """Regenerate flue/_sync (and tests/_sync) from the async sources."""
     session.install("-e", ".[lint]")
