@@ -20,7 +20,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import unasync  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-DIRS = [("flue/_async", "flue/_sync"), ("tests/_async", "tests/_sync")]
+DIRS = [
+    ("flue/_async", "flue/_sync"),
+    ("tests/_async", "tests/_sync"),
+    ("tests/interop/_async", "tests/interop/_sync"),
+    ("tests/reliability/_async", "tests/reliability/_sync"),
+]
 
 RULES = {
     "_async": "_sync",

@@ -34,7 +34,7 @@ def test_async_service(server: FlueTestServer) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.count(": completed after") == 3 and out.count(": errored after") == 1
-    assert out.splitlines()[-1] == "followed 4 runs, 29 events in all"  # 5+8+11 + 2+3
+    assert out.splitlines()[-1] == "followed 4 runs, 28 events in all"  # 5+8+11 + 4
 
 
 def test_resumable_tail(server: FlueTestServer, tmp_path: Path) -> None:

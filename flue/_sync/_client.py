@@ -74,6 +74,12 @@ class FlueClient:
         retry: a `RetryPolicy` for transient failures (429, 5xx, dropped connections).
         session: an existing HTTP session to use; it is never closed by the client.
         verify: TLS verification: True (default), False, or a CA bundle path.
+        catchup: how `runs.events()` reads: ``"get"`` (default), one GET per page of at most
+            100 events; or ``"sse"``, every page over one ``live=sse`` connection that is
+            closed once up to date (about 3x faster on long runs: no round trip per page).
+        max_event_size: the most bytes held for one SSE event, or one page of a catch-up or
+            long-poll read (x8); a server sending more (a line that never ends) gets a
+            `ProtocolError` instead of exhausting memory.
     """
 
     def __init__(
@@ -86,6 +92,8 @@ class FlueClient:
         retry: RetryPolicy | None = None,
         session: Any = None,
         verify: Any = True,
+        catchup: Literal["get", "sse"] = "get",
+        max_event_size: int = 64 * 1024 * 1024,
     ) -> None:
         if base_url is None:
             base_url = os.environ.get("FLUE_BASE_URL")
@@ -102,6 +110,14 @@ class FlueClient:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError("retry must be a flue.RetryPolicy")
         self.retry = retry or RetryPolicy()
+        if catchup not in ("get", "sse"):
+            raise InvalidArgumentError(f"catchup must be 'get' or 'sse', got {catchup!r}")
+        self.catchup = catchup
+        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
+            raise InvalidArgumentError("max_event_size must be an int (bytes)")
+        if max_event_size < 1:
+            raise InvalidArgumentError(f"max_event_size must be >= 1, got {max_event_size}")
+        self.max_event_size = max_event_size
         self._transport = Transport(timeout=self.timeout, session=session, verify=verify)
         if token is not None and urlsplit(self.base_url).scheme == "http":
             host = urlsplit(self.base_url).hostname or ""
@@ -212,6 +228,8 @@ class FlueClient:
             objects_only=objects_only,
             run_id=run_id,
             retry=self.retry,
+            max_event_size=self.max_event_size,
+            max_body_size=8 * self.max_event_size,
             rng=random.Random(),
         )
 
@@ -275,13 +293,20 @@ class Runs:
         """
         run_id = check_run_id(run_id)
         client = self._client
+        sse = client.catchup == "sse"
         reader = client._reader(
-            run_url(client.base_url, run_id), offset=offset, tail=tail, live=False, run_id=run_id
+            run_url(client.base_url, run_id),
+            offset=offset,
+            tail=tail,
+            live="sse" if sse else False,
+            run_id=run_id,
         )
         out: list[Any] = []
         with BatchStream(client, reader) as batches:
             for batch in batches:
                 out.extend(batch.items)
+                if sse and batch.up_to_date:
+                    break  # caught up; a closed stream ends by itself
         if as_dict:
             return out
         return [event_from_dict(item) for item in out]

@@ -7,11 +7,4 @@ are held to the same tests.
 
 from __future__ import annotations
 
-import importlib.util
-
-import pytest
-
-if importlib.util.find_spec("tests.testing.test_raw_http") is None:
-    pytest.skip("tests/testing/test_raw_http.py does not exist yet", allow_module_level=True)
-
 from tests.testing.test_raw_http import *  # noqa: F403
