@@ -56,7 +56,27 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """The API reference site (mkdocs-material + mkdocstrings), warnings as errors."""
+    session.install("-e", ".", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
+    )
+
+
+@nox.session
 def codegen(session: nox.Session) -> None:
     """Regenerate flue/_sync (and tests/_sync) from the async sources."""
     session.install("-e", ".[lint]")
     session.run("python", "scripts/unasync.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side (real Flue server, TS SDK, raw baselines): BENCHMARKS.md.
+
+    ``nox -s bench -- --quick`` for a short run; other arguments go to benchmarks/run.py.
+    """
+    session.install("-e", ".", "matplotlib", "psutil", "durable-streams==0.1.0")
+    session.run("python", "-m", "tests.interop.realserver", "--provision-only")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

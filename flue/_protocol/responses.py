@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import attrs
@@ -98,6 +97,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # rare: keep `socket` out of import flue
+
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):

@@ -15,7 +15,6 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import attrs
-import backoff
 
 from flue.errors import InvalidArgumentError
 
@@ -104,6 +103,10 @@ class RetryState:
         if policy.max_attempts is not None and self.failures >= policy.max_attempts:
             return None
         if self._waits is None:
+            # imported on the first failure: `backoff` pulls in asyncio, which a blocking
+            # program (or `import flue`) should not pay for
+            import backoff
+
             waits = backoff.expo(
                 base=policy.multiplier, factor=policy.initial_delay, max_value=policy.max_delay
             )
