@@ -15,13 +15,9 @@ def tests(session: nox.Session) -> None:
     """Unit, protocol and client tests (both flavours) with branch coverage."""
     session.install("-e", ".[test]")
     session.run("coverage", "erase")
-    session.run(
-        "pytest",
-        "--cov=flue",
-        "--cov-branch",
-        "--cov-report=",
-        *session.posargs,
-    )
+    # `coverage run` (not pytest-cov): the installed pytest11 plugin imports flue before
+    # pytest-cov would start measuring
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run(
         "coverage",
         "report",

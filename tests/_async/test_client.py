@@ -296,9 +296,7 @@ async def test_malformed_responses_are_protocol_errors(
 
 
 @pytest.mark.parametrize("frame", ["control", "data"])
-async def test_malformed_sse_frames_are_protocol_errors(
-    server: FlueTestServer, frame: str
-) -> None:
+async def test_malformed_sse_frames_are_protocol_errors(server: FlueTestServer, frame: str) -> None:
     run_id = make_run(server, 3)
     server.faults.add(Fault.malformed_sse(frame=frame), run_id=run_id)  # type: ignore[arg-type]
     async with client_for(server) as client:
