@@ -387,3 +387,15 @@ async def test_generic_stream_reader(server: FlueTestServer) -> None:
         assert raw[0].data.startswith(b"[{")
         sse = [b async for b in client.streams.read(f"/runs/{run_id}", live="sse")]
         assert sum(len(b.items) for b in sse) == 122
+
+
+@pytest.mark.parametrize("live", ["sse", False])
+async def test_a_10_mb_event_is_read_whole(server: FlueTestServer, live: Any) -> None:
+    run = server.create_run(workflow="emit")
+    big = "x" * 10_000_000
+    server.append(run, [{"type": "log", "message": "big", "attributes": {"data": big}}, log(1)])
+    server.end_run(run)
+    async with client_for(server) as client:
+        events = [e async for e in client.runs.stream(str(run), live=live)]
+    assert [e.event_index for e in events] == [0, 1, 2, 3]
+    assert events[1].attributes == {"data": big}
