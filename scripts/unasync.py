@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import subprocess
 import sys
 import tempfile
@@ -149,10 +150,24 @@ def main() -> int:
     args = parser.parse_args()
     if args.check:
         return check()
-    for _, dst_dir in DIRS:
-        for stale in (ROOT / dst_dir).rglob("*.py") if (ROOT / dst_dir).is_dir() else []:
-            stale.unlink()
-    written = generate(ROOT)
+    # generate aside, then swap file by file: readers of the tree never see it half-written
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_root = Path(tmp)
+        fresh = generate(tmp_root)
+        written = []
+        for path in fresh:
+            target = ROOT / path.relative_to(tmp_root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp_target = target.with_suffix(".py.tmp")
+            tmp_target.write_bytes(path.read_bytes())
+            os.replace(tmp_target, target)
+            written.append(target)
+        for _, dst_dir in DIRS:
+            for stale in (
+                sorted((ROOT / dst_dir).rglob("*.py")) if (ROOT / dst_dir).is_dir() else []
+            ):
+                if stale not in written:
+                    stale.unlink()
     for path in written:
         print(f"generated {path.relative_to(ROOT)}")
     return 0

@@ -22,6 +22,8 @@ __all__ = ["AsyncBatchStream", "AsyncRunStream"]
 logger = logging.getLogger("flue")
 
 T = TypeVar("T")
+_B = TypeVar("_B", bound="AsyncBatchStream")
+_R = TypeVar("_R", bound="AsyncRunStream[Any]")
 
 
 class AsyncBatchStream:
@@ -78,7 +80,7 @@ class AsyncBatchStream:
         await self._close_response()
         self._finished = True
 
-    async def __aenter__(self: T) -> T:
+    async def __aenter__(self: _B) -> _B:
         return self
 
     async def __aexit__(
@@ -220,7 +222,7 @@ class AsyncRunStream(Generic[T]):
         """Stop the stream and release its connection."""
         await self._batches.aclose()
 
-    async def __aenter__(self: T) -> T:
+    async def __aenter__(self: _R) -> _R:
         return self
 
     async def __aexit__(

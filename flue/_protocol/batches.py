@@ -130,7 +130,8 @@ class SSEBatcher:
         return Batch(
             items=items,
             next_offset=offset,
-            up_to_date=doc.get("upToDate") is True,
+            # Flue's final frame says only streamClosed: the end is also the tail
+            up_to_date=doc.get("upToDate") is True or doc.get("streamClosed") is True,
             closed=doc.get("streamClosed") is True,
             cursor=str(cursor) if cursor is not None else None,
         )

@@ -124,16 +124,23 @@ def build_read_request(
 
 
 def build_invoke_request(base: str, name: str, input: Any = None, *, wait: bool) -> HttpRequest:
-    """``POST {base}/workflows/{name}`` with the JSON input (``?wait=result`` to wait)."""
+    """``POST {base}/workflows/{name}`` with the JSON input (``?wait=result`` to wait).
+
+    ``input=None`` sends no body, so the run has no input.
+    """
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError(f"workflow name must be a non-empty string, got {name!r}")
-    try:
-        body = json.dumps({} if input is None else input, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"workflow input is not JSON-serialisable: {exc}") from exc
     url = f"{base}/workflows/{quote(name, safe='')}"
     if wait:
         url += "?wait=result"
+    if input is None:  # no input at all: Flue then records none (no `input` key)
+        return HttpRequest(
+            method="POST", url=url, kind=RequestKind.INVOKE, headers={"Accept": "application/json"}
+        )
+    try:
+        body = json.dumps(input, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"workflow input is not JSON-serialisable: {exc}") from exc
     return HttpRequest(
         method="POST",
         url=url,

@@ -196,8 +196,13 @@ def api_error(
         message += f" The application defines no workflow named {workflow!r}."
     elif status in _HINTS:
         message += " " + _HINTS[status]
+    elif status >= 500 and workflow is not None:
+        if etype == "action_input_validation":
+            message += f" The input does not match what workflow {workflow!r} accepts."
+        else:
+            message += f" Workflow {workflow!r} failed or could not be started (not retried)."
     elif status >= 500:
-        message += " The server failed; this is retried automatically for reads."
+        message += " The server failed; reads retry this automatically."
     return cls(
         message,
         status=status,

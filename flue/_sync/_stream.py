@@ -24,6 +24,8 @@ __all__ = ["BatchStream", "RunStream"]
 logger = logging.getLogger("flue")
 
 T = TypeVar("T")
+_B = TypeVar("_B", bound="BatchStream")
+_R = TypeVar("_R", bound="SyncRunStream[Any]")
 
 
 class BatchStream:
@@ -80,7 +82,7 @@ class BatchStream:
         self._close_response()
         self._finished = True
 
-    def __enter__(self: T) -> T:
+    def __enter__(self: _B) -> _B:
         return self
 
     def __exit__(
@@ -222,7 +224,7 @@ class RunStream(Generic[T]):
         """Stop the stream and release its connection."""
         self._batches.close()
 
-    def __enter__(self: T) -> T:
+    def __enter__(self: _R) -> _R:
         return self
 
     def __exit__(

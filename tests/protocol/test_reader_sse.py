@@ -224,3 +224,12 @@ def test_any_split_of_an_sse_body_gives_the_same_batches(
     assert [e["eventIndex"] for e in split.items] == list(range(n))
     assert split.checkpoints == whole.checkpoints
     assert split.done == Done(closed=True)
+
+
+def test_final_closed_frame_without_up_to_date_is_up_to_date() -> None:
+    # Flue's last control frame is {"streamNextOffset": ..., "streamClosed": true} only
+    body = data([ev(0)]) + control("o1", streamCursor="3") + control("o1", streamClosed=True)
+    r = reader()
+    trace = drive(r, lambda req: Scripted(headers=SSE_HEADERS, chunks=[body]))
+    assert trace.done == Done(closed=True)
+    assert r.up_to_date and r.closed
