@@ -22,8 +22,6 @@ __all__ = ["AsyncBatchStream", "AsyncRunStream"]
 logger = logging.getLogger("flue")
 
 T = TypeVar("T")
-_B = TypeVar("_B", bound="AsyncBatchStream")
-_R = TypeVar("_R", bound="AsyncRunStream[Any]")
 
 
 class AsyncBatchStream:
@@ -255,3 +253,8 @@ class AsyncRunStream(Generic[T]):
             batches._pending_delivery = False
             batches._reader.batch_delivered()
         return self._convert(item)
+
+
+# the `with` targets keep their own class (bound TypeVars, defined once the classes exist)
+_B = TypeVar("_B", bound=AsyncBatchStream)
+_R = TypeVar("_R", bound=AsyncRunStream[Any])

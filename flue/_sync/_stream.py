@@ -24,8 +24,6 @@ __all__ = ["BatchStream", "RunStream"]
 logger = logging.getLogger("flue")
 
 T = TypeVar("T")
-_B = TypeVar("_B", bound="BatchStream")
-_R = TypeVar("_R", bound="SyncRunStream[Any]")
 
 
 class BatchStream:
@@ -257,3 +255,8 @@ class RunStream(Generic[T]):
             batches._pending_delivery = False
             batches._reader.batch_delivered()
         return self._convert(item)
+
+
+# the `with` targets keep their own class (bound TypeVars, defined once the classes exist)
+_B = TypeVar("_B", bound=BatchStream)
+_R = TypeVar("_R", bound=RunStream[Any])
