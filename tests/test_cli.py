@@ -158,3 +158,30 @@ def test_demo_command_streams_a_live_run() -> None:
     assert types[0] == "run_start" and types[-1] == "run_end"
     assert {"text_delta", "tool_start", "tool", "log"} <= set(types)
     assert [e["eventIndex"] for e in events] == list(range(len(events)))
+
+
+def test_ctrl_c_exits_cleanly_with_the_checkpoint(server: FlueTestServer) -> None:
+    import os
+    import signal
+
+    run_id = make_run(server, 150, end=False)  # stays active: the stream waits for more
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flue", "runs", "stream", run_id, "--json", "--live", "sse"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FLUE_BASE_URL": server.url, "FLUE_TOKEN": TOKEN},
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(151)]  # every event so far has arrived
+        assert json.loads(lines[-1])["eventIndex"] == 150
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert "last checkpoint: 0000000000000000_0000000000000150" in err
