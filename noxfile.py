@@ -76,3 +76,12 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".", "matplotlib", "psutil", "durable-streams==0.1.0")
     session.run("python", "-m", "tests.interop.realserver", "--provision-only")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Reliability soak: the chaos, crash/resume and bad-input scenarios over random seeds for a
+    bounded time (default 600 s; ``nox -s soak -- --soak 3600``), failing on any lost event."""
+    session.install("-e", ".[test]")
+    args = session.posargs or ["--soak", "600"]
+    session.run("python", "scripts/reliability_report.py", *args)

@@ -130,6 +130,8 @@ def build_invoke_request(base: str, name: str, input: Any = None, *, wait: bool)
     """
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError(f"workflow name must be a non-empty string, got {name!r}")
+    if name in (".", ".."):  # "/workflows/.." would resolve to the base URL itself
+        raise InvalidArgumentError(f"{name!r} is not a valid workflow name")
     url = f"{base}/workflows/{quote(name, safe='')}"
     if wait:
         url += "?wait=result"

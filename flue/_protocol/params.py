@@ -87,7 +87,11 @@ def normalize_live(live: object) -> LiveMode | None:
 
 
 def check_run_id(run_id: object) -> str:
-    """Validate a run id: any non-empty string (it is percent-encoded as one path segment)."""
+    """Validate a run id: a non-empty string other than "." and "..", sent as one
+    percent-encoded path segment."""
     if not isinstance(run_id, str) or not run_id:
         raise InvalidArgumentError(f"run_id must be a non-empty string, got {run_id!r}")
+    if run_id in (".", ".."):
+        # percent-encoding leaves dots alone, and URL libraries resolve "/runs/.." to "/"
+        raise InvalidArgumentError(f"run_id {run_id!r} is not a valid run id")
     return run_id

@@ -110,6 +110,13 @@ class ReaderState(enum.Enum):
 
 
 _ERROR_BODY_CAP = 64 * 1024
+# A long-poll 204 without progress that comes back faster than this did not wait for data: a
+# server that does so every time would make the reader spin, so it counts as a failed attempt.
+# (Flue waits 30 s; even test servers wait 0.2 s or more.)
+_INSTANT_204 = 0.1
+# Consecutive SSE control frames that neither move the offset nor say "up to date" (so more
+# data is waiting, yet none comes) before the server is declared stuck.
+_MAX_STUCK_CONTROLS = 10
 
 
 class StreamReader:
@@ -148,6 +155,10 @@ class StreamReader:
         self._max_event_size = max_event_size
         self._max_body_size = max_body_size
         self._wall_clock = wall_clock
+        self._clock = clock
+        self._sent_at = 0.0
+        self._stuck_controls = 0
+        self._sse_healthy = False  # this SSE connection sent a valid control frame
         self._request: HttpRequest | None = None
         self._request_offset = offset
         self._status = 0
@@ -222,6 +233,8 @@ class StreamReader:
             )
             self._sse_progress = False
             self._sse_finished = False
+            self._stuck_controls = 0
+            self._sse_healthy = False
             self.state = ReaderState.SSE_BODY
             return
         if status in (204, 304):
@@ -279,6 +292,11 @@ class StreamReader:
             ReaderState.SSE_BODY,
         ):
             raise RuntimeError(f"receive_transport_error() called in state {self.state.value}")
+        if self.state is ReaderState.SSE_BODY and self._sse_healthy:
+            # The connection worked (a valid control frame came, maybe only a keep-alive at
+            # the tail): its loss starts a fresh backoff sequence, or an idle stream behind a
+            # proxy that cuts connections now and then would run out of attempts.
+            self.retry.succeeded()
         self._drop_connection()
         self._retry_or_fail(error, retry_after=None)
 
@@ -325,6 +343,7 @@ class StreamReader:
         )
         self._request = request
         self._request_offset = self.offset
+        self._sent_at = self._clock()
         self._frontier = self.offset
         self._frontier_up_to_date = self.up_to_date
         self.requests_sent += 1
@@ -374,9 +393,27 @@ class StreamReader:
 
     def _no_content(self, head: ReadHead, *, not_modified: bool) -> None:
         """204 (long-poll window passed, or closed at the tail) and 304 (nothing new)."""
-        self.retry.succeeded()
         next_offset = head.next_offset or self.offset
         closed = head.closed
+        if (
+            not not_modified
+            and not closed
+            and next_offset == self._request_offset
+            and self._request is not None
+            and self._request.kind is RequestKind.LONG_POLL
+            and self._clock() - self._sent_at < _INSTANT_204
+        ):
+            self.state = ReaderState.SEND
+            self._retry_or_fail(
+                ProtocolError(
+                    f"the server answered a long-poll at offset {self._request_offset!r} at "
+                    "once with 204 and no progress, without waiting for data; polling on "
+                    "would spin"
+                ),
+                retry_after=None,
+            )
+            return
+        self.retry.succeeded()
         self.state = ReaderState.SEND
         self._enqueue(
             Batch(
@@ -472,7 +509,19 @@ class StreamReader:
                 batch = batcher.push(event)
                 if batch is None:
                     continue
-                if self._enqueue(batch) and not self._sse_progress:
+                self._sse_healthy = True
+                queued = self._enqueue(batch)
+                if queued or batch.up_to_date:
+                    self._stuck_controls = 0
+                else:
+                    self._stuck_controls += 1
+                    if self._stuck_controls >= _MAX_STUCK_CONTROLS:
+                        raise ProtocolError(
+                            f"the SSE stream sent {self._stuck_controls} control frames in a "
+                            f"row at offset {batch.next_offset!r} that say more data is "
+                            "waiting, but the offset never advances"
+                        )
+                if queued and not self._sse_progress:
                     self._sse_progress = True
                     self.retry.succeeded()
                 if batch.closed or (batch.up_to_date and self.live is None):

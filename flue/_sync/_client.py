@@ -77,9 +77,9 @@ class FlueClient:
         catchup: how `runs.events()` reads: ``"get"`` (default), one GET per page of at most
             100 events; or ``"sse"``, every page over one ``live=sse`` connection that is
             closed once up to date (about 3x faster on long runs: no round trip per page).
-        max_event_size: the most bytes held for one SSE event, or one page of a catch-up or
-            long-poll read (x8); a server sending more (a line that never ends) gets a
-            `ProtocolError` instead of exhausting memory.
+        max_event_size: the most bytes buffered for one SSE event (a catch-up or long-poll
+            body may be 8 times that); a server sending more, such as a line that never ends,
+            gets a `ProtocolError` instead of exhausting memory.
     """
 
     def __init__(

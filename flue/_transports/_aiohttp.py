@@ -26,6 +26,13 @@ from flue.errors import (
 __all__ = ["resolve_headers", "AsyncCancelToken", "AsyncResponse", "AsyncTransport"]
 
 _CHUNK = 65536
+# aiohttp >= 3.10 tells a connect timeout from a read timeout; older versions do not
+_CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
+    getattr(aiohttp, name) for name in ("ConnectionTimeoutError",) if hasattr(aiohttp, name)
+)
+_SOCKET_TIMEOUT: tuple[type[BaseException], ...] = tuple(
+    getattr(aiohttp, name) for name in ("SocketTimeoutError",) if hasattr(aiohttp, name)
+)
 
 
 def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError:
@@ -38,7 +45,14 @@ def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError
             "(or an ssl.SSLContext) if the server uses a private CA."
         )
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        phase = "reading the response" if reading else "connecting"
+        if reading:
+            phase = "reading the response"
+        elif isinstance(exc, _CONNECT_TIMEOUT):
+            phase = "connecting"
+        elif isinstance(exc, _SOCKET_TIMEOUT):
+            phase = "waiting for the response"  # connected, but no answer came
+        else:
+            phase = "connecting or waiting for the response"
         return FlueTimeoutError(f"timed out {phase} from {where}; the read will be retried")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return ConnectError(f"could not connect to {where}: {exc.os_error or exc}")

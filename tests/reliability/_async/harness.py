@@ -1,0 +1,185 @@
+"""Chaos consumers, written once against the async client (``_sync/harness.py`` is generated).
+
+`run_chaos` streams one run through random faults with one client; `run_crash_resume` reads it
+in segments, each by a new client that is given nothing but the offset the previous one saved.
+Both return the figures (`Tally`) instead of asserting, so the report script can use them.
+"""
+
+from __future__ import annotations
+
+import random
+
+from flue import AsyncFlueClient, FlueError
+from tests.reliability import badinput
+from tests.reliability.badinput import Case
+from tests.reliability.chaos import (
+    EVENTS,
+    RETRY,
+    TIMEOUT,
+    TOKEN,
+    Mode,
+    Segment,
+    Tally,
+    Writer,
+    chaos_server,
+    injected,
+    install_faults,
+    last_covered,
+    now,
+    tally,
+)
+
+#: the fake server's page / SSE batch size: the most a resume may re-deliver
+BATCH = 100
+
+
+def new_client(url: str) -> AsyncFlueClient:
+    return AsyncFlueClient(url, token=TOKEN, timeout=TIMEOUT, retry=RETRY)
+
+
+async def read_stream(
+    client: AsyncFlueClient,
+    run_id: str,
+    live: Mode,
+    *,
+    offset: str = "-1",
+    stop_after: int | None = None,
+) -> Segment:
+    """Read events until the run ends, or stop ("crash") after `stop_after` of them."""
+    segment = Segment(start_offset=offset)
+    async with client.runs.stream(run_id, offset=offset, live=live) as stream:  # type: ignore[arg-type]
+        async for event in stream:
+            segment.indexes.append(event.event_index)
+            segment.offsets.append(stream.offset)
+            if stop_after is not None and len(segment.indexes) >= stop_after:
+                break
+        segment.saved = stream.offset
+        segment.closed = stream.closed
+    return segment
+
+
+async def _events_until_the_end(client: AsyncFlueClient, run_id: str, result: Tally) -> None:
+    """Call ``runs.events()`` until the run's end is in it; each answer must be a prefix."""
+    while True:
+        events = await client.runs.events(run_id)
+        indexes = [event.event_index for event in events]
+        top = max(indexes, default=-1)
+        part = tally(top + 1, indexes)
+        result.expected += part.expected
+        result.delivered += part.delivered
+        result.duplicates += part.duplicates
+        result.lost += part.lost
+        result.out_of_order += part.out_of_order
+        result.resumes += 1
+        if events and events[-1].type == "run_end":
+            if top + 1 != EVENTS + 2 and result.expected:
+                result.violations.append(f"the last events() answer ended at {top}")
+            return
+
+
+async def run_chaos(mode: Mode, seed: int, *, n: int = EVENTS, scale: float = 1.0) -> Tally:
+    """Stream a run of `n` events, appended while it is read, through random faults."""
+    with chaos_server(seed) as server:
+        run_id = str(server.create_run(workflow="chaos"))
+        rules = install_faults(server, run_id, mode, seed, scale=scale)
+        writer = Writer(server, run_id, n, seed).start()
+        started = now()
+        try:
+            async with new_client(server.url) as client:
+                if mode == "events":
+                    result = Tally(expected=0, delivered=0, duplicates=0, lost=0, out_of_order=0)
+                    await _events_until_the_end(client, run_id, result)
+                else:
+                    segment = await read_stream(client, run_id, mode)
+                    result = tally(n + 2, segment.indexes)
+                    if not segment.closed:
+                        result.violations.append("the stream ended without being closed")
+        finally:
+            writer.stop()
+        result.seconds = now() - started
+        result.faults = injected(rules)
+        result.requests = len(server.requests)
+    return result
+
+
+async def run_crash_resume(
+    mode: Mode, seed: int, *, n: int = EVENTS, crashes: int = 6, scale: float = 0.5
+) -> Tally:
+    """Read a run in segments: each reader stops at a random point, the next one resumes
+    with a new client from nothing but the saved ``stream.offset``."""
+    rng = random.Random(seed * 31 + 7)
+    with chaos_server(seed) as server:
+        run_id = str(server.create_run(workflow="chaos"))
+        rules = install_faults(server, run_id, mode, seed, scale=scale)
+        writer = Writer(server, run_id, n, seed).start()
+        started = now()
+        segments: list[Segment] = []
+        saved = "-1"
+        try:
+            for k in range(crashes + 1):
+                stop_after = rng.randint(1, 2 * n // (crashes + 1)) if k < crashes else None
+                async with new_client(server.url) as client:
+                    segment = await read_stream(
+                        client, run_id, mode, offset=saved, stop_after=stop_after
+                    )
+                segments.append(segment)
+                saved = segment.saved
+                if segment.closed:
+                    break
+        finally:
+            writer.stop()
+        seconds = now() - started
+        requests = len(server.requests)
+    union = [index for segment in segments for index in segment.indexes]
+    result = tally(n + 2, union)
+    result.seconds, result.requests, result.faults = seconds, requests, injected(rules)
+    result.resumes = len(segments) - 1
+    if not segments[-1].closed:
+        result.violations.append("the last reader did not reach the end of the run")
+    for k, segment in enumerate(segments):
+        if not segment.indexes:
+            continue
+        if k:
+            start = last_covered(segments[k - 1].saved) + 1
+            if segment.indexes[0] != start:
+                result.violations.append(
+                    f"resume {k} from {segments[k - 1].saved!r} started at event "
+                    f"{segment.indexes[0]}, not {start}"
+                )
+        covered = last_covered(segment.saved)
+        last = segment.indexes[-1]
+        if covered > last:
+            result.violations.append(f"checkpoint {segment.saved!r} is ahead of event {last}")
+        if not segment.closed:
+            in_flight = last - covered
+            if in_flight > BATCH:
+                result.violations.append(f"{in_flight} events in flight (batch is {BATCH})")
+            result.redelivered_expected += in_flight
+    if result.duplicates != result.redelivered_expected:
+        result.violations.append(
+            f"{result.duplicates} duplicates, but {result.redelivered_expected} in flight"
+        )
+    return result
+
+
+async def provoke(case: Case, url: str) -> tuple[FlueError, float]:
+    """Meet the misbehaving server of `case`; return the error raised and the seconds it took.
+
+    Only a `FlueError` is caught: anything else (an exception of requests, aiohttp, json or
+    asyncio) escapes and fails the caller.
+    """
+    options = {"timeout": badinput.TIMEOUT, "retry": badinput.RETRY, **case.options}
+    started = now()
+    async with AsyncFlueClient(url, token=TOKEN, **options) as client:
+        try:
+            if case.call == "get":
+                await client.runs.get("run_1")
+            elif case.call == "events":
+                await client.runs.events("run_1")
+            else:
+                live: Mode = case.call
+                async for _ in client.runs.stream("run_1", live=live):  # type: ignore[arg-type]
+                    pass
+        except FlueError as exc:
+            return exc, now() - started
+    raise AssertionError(f"{case.id}: no error was raised")
