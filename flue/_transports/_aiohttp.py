@@ -158,7 +158,11 @@ class AsyncTransport:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(auto_decompress=True)
+            # every live stream holds its connection for as long as it runs, so aiohttp's
+            # default cap of 100 would make the 101st stream wait; pass your own session to cap
+            self._session = aiohttp.ClientSession(
+                auto_decompress=True, connector=aiohttp.TCPConnector(limit=0)
+            )
         return self._session
 
     async def open(

@@ -62,8 +62,9 @@ async def test_get_run_record(server: FlueTestServer) -> None:
 
 
 async def test_events_across_many_pages(server: FlueTestServer) -> None:
+    # one GET per page of 100 (the default reads them all over one SSE response)
     run_id = make_run(server, 5000)
-    async with client_for(server) as client:
+    async with client_for(server, catchup="get") as client:
         events = await client.runs.events(run_id)
     assert [e.event_index for e in events] == list(range(5002))
     assert isinstance(events[0], RunStartEvent)
@@ -202,7 +203,7 @@ async def test_headers_factory_called_per_request(server: FlueTestServer) -> Non
         calls += 1
         return {"X-Call": str(calls)}
 
-    async with client_for(server, headers=headers) as client:
+    async with client_for(server, headers=headers, catchup="get") as client:
         await client.runs.events(run_id)
     sent = reads(server, run_id)
     assert [r.headers["X-Call"] for r in sent] == ["1", "2", "3"]
@@ -213,7 +214,7 @@ async def test_headers_factory_called_per_request(server: FlueTestServer) -> Non
 async def test_retries_on_transient_statuses(server: FlueTestServer, status: int) -> None:
     run_id = make_run(server, 250)
     server.faults.add(Fault.status(status, retry_after=0.05), times=2, skip=1, run_id=run_id)
-    async with client_for(server) as client:
+    async with client_for(server, catchup="get") as client:
         events = await client.runs.events(run_id)
     assert [e.event_index for e in events] == list(range(252))
     sent = reads(server, run_id)
@@ -290,7 +291,7 @@ async def test_malformed_responses_are_protocol_errors(
 ) -> None:
     run_id = make_run(server, 3)
     server.faults.add(fault, run_id=run_id)
-    async with client_for(server) as client:
+    async with client_for(server, catchup="get") as client:
         with pytest.raises(ProtocolError, match=match):
             await client.runs.events(run_id)
 

@@ -158,7 +158,7 @@ async def test_a_run_id_cannot_change_the_route(secured: FlueTestServer, run_id:
     for request in secured.requests:
         assert request.run_id == run_id  # the whole id arrived as the one path segment
         assert request.raw_path.count("/") == 2 and request.raw_path.startswith("/runs/")
-        assert request.mode in ("meta", "catch-up")
+        assert request.mode in ("meta", "catch-up", "sse")
 
 
 @pytest.mark.parametrize("run_id", [".", ".."])

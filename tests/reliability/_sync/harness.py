@@ -168,7 +168,13 @@ def provoke(case: Case, url: str) -> tuple[FlueError, float]:
     Only a `FlueError` is caught: anything else (an exception of requests, aiohttp, json or
     asyncio) escapes and fails the caller.
     """
-    options = {"timeout": badinput.TIMEOUT, "retry": badinput.RETRY, **case.options}
+    # `events` cases speak the paged-GET catch-up (the default catch-up reads over SSE)
+    options = {
+        "timeout": badinput.TIMEOUT,
+        "retry": badinput.RETRY,
+        "catchup": "get",
+        **case.options,
+    }
     started = now()
     with FlueClient(url, token=TOKEN, **options) as client:
         try:
