@@ -28,7 +28,7 @@ def _auth(token: str) -> dict[str, str]:
 # -- flue -------------------------------------------------------------------------------------
 
 
-def flue_sync(as_dict: bool, catchup: str = "get") -> Reader:
+def flue_sync(as_dict: bool, catchup: str = "sse") -> Reader:
     from flue import FlueClient
 
     def read(url: str, token: str, run_id: str) -> list[Any]:
@@ -38,7 +38,7 @@ def flue_sync(as_dict: bool, catchup: str = "get") -> Reader:
     return read
 
 
-def flue_async(as_dict: bool, catchup: str = "get") -> Reader:
+def flue_async(as_dict: bool, catchup: str = "sse") -> Reader:
     from flue import AsyncFlueClient
 
     async def go(url: str, token: str, run_id: str) -> list[Any]:

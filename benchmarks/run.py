@@ -42,7 +42,7 @@ TARGETS = {
     f"flue {flavour} runs.events() {kind}{mode}": (TS, limit)
     for flavour in ("sync", "async")
     for kind, limit in (("models", 0.6), ("dicts", 0.45))
-    for mode in ("", ", catchup=sse")
+    for mode in ("", ", catchup=get")
 }
 RAW_SSE = "raw SSE GET (requests + json.loads)"
 
@@ -69,10 +69,10 @@ def bench_catchup(server: Any, repeats: int, profile: bool) -> dict[str, Any]:
         "flue sync runs.events() dicts": catchup.flue_sync(True),
         "flue async runs.events() models": catchup.flue_async(False),
         "flue async runs.events() dicts": catchup.flue_async(True),
-        "flue sync runs.events() models, catchup=sse": catchup.flue_sync(False, "sse"),
-        "flue sync runs.events() dicts, catchup=sse": catchup.flue_sync(True, "sse"),
-        "flue async runs.events() models, catchup=sse": catchup.flue_async(False, "sse"),
-        "flue async runs.events() dicts, catchup=sse": catchup.flue_async(True, "sse"),
+        "flue sync runs.events() models, catchup=get": catchup.flue_sync(False, "get"),
+        "flue sync runs.events() dicts, catchup=get": catchup.flue_sync(True, "get"),
+        "flue async runs.events() models, catchup=get": catchup.flue_async(False, "get"),
+        "flue async runs.events() dicts, catchup=get": catchup.flue_async(True, "get"),
         "raw GET loop (requests + json.loads)": catchup.raw_get_loop,
         RAW_SSE: catchup.raw_sse,
         "durable-streams 0.1.0 (PyPI) iter_json_batches": catchup.durable_streams_client,
