@@ -45,6 +45,7 @@ from flue.models import (
     InvokeResult,
     RunRecord,
     event_from_dict,
+    events_from_dicts,
     invoke_result_from_dict,
     run_record_from_dict,
 )
@@ -304,12 +305,11 @@ class Runs:
         out: list[Any] = []
         with BatchStream(client, reader) as batches:
             for batch in batches:
-                out.extend(batch.items)
+                # models are built batch by batch, while the server keeps sending
+                out.extend(batch.items if as_dict else events_from_dicts(batch.items))
                 if sse and batch.up_to_date:
                     break  # caught up; a closed stream ends by itself
-        if as_dict:
-            return out
-        return [event_from_dict(item) for item in out]
+        return out
 
     @overload
     def stream(
