@@ -7,38 +7,11 @@ Written once against the async client; tests/_sync is generated from here.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from flue import FlueClient, InvalidArgumentError, RetryPolicy
+from flue import FlueClient, InvalidArgumentError
 from flue.testing import Fault, FlueTestServer
-from tests.conftest import TOKEN
-
-FAST = RetryPolicy(initial_delay=0.01, max_delay=0.05, max_attempts=6, jitter=False)
-
-
-def client_for(server: FlueTestServer, **kw: Any) -> FlueClient:
-    kw.setdefault("token", TOKEN)
-    kw.setdefault("retry", FAST)
-    return FlueClient(server.url, **kw)
-
-
-def log(i: int) -> dict[str, Any]:
-    return {"type": "log", "level": "info", "message": "emit", "attributes": {"i": i}}
-
-
-def make_run(server: FlueTestServer, n: int, *, end: bool = True) -> str:
-    run = server.create_run(workflow="emit")
-    if n:
-        server.append(run, [log(i) for i in range(n)])
-    if end:
-        server.end_run(run, result={"emitted": n})
-    return str(run)
-
-
-def reads(server: FlueTestServer, run_id: str) -> list[Any]:
-    return [r for r in server.requests if r.run_id == run_id and r.mode != "meta"]
+from tests._sync.test_client import client_for, make_run, reads
 
 
 @pytest.mark.parametrize("end", [True, False])
