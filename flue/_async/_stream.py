@@ -98,10 +98,14 @@ class AsyncBatchStream:
     def __aiter__(self) -> AsyncBatchStream:
         return self
 
-    async def __anext__(self) -> Batch:
+    def _confirm_delivery(self) -> None:
+        """The caller has the whole last batch: let the checkpoint move."""
         if self._pending_delivery:
             self._pending_delivery = False
             self._reader.batch_delivered()
+
+    async def __anext__(self) -> Batch:
+        self._confirm_delivery()
         batch = await self._next_batch()
         if batch is None:
             raise StopAsyncIteration
@@ -237,9 +241,7 @@ class AsyncRunStream(Generic[T]):
     async def __anext__(self) -> T:
         batches = self._batches
         while self._index >= len(self._items):
-            if batches._pending_delivery:
-                batches._pending_delivery = False
-                batches._reader.batch_delivered()
+            batches._confirm_delivery()
             batch = await batches._next_batch()
             if batch is None:
                 raise StopAsyncIteration
@@ -250,8 +252,7 @@ class AsyncRunStream(Generic[T]):
         self._index += 1
         if self._index == len(self._items):
             # the last event of the batch is being handed over: the checkpoint may move
-            batches._pending_delivery = False
-            batches._reader.batch_delivered()
+            batches._confirm_delivery()
         return self._convert(item)
 
 

@@ -38,7 +38,7 @@ from flue._protocol.responses import (
     lower_headers,
     read_head,
 )
-from flue._protocol.retry import RetryPolicy, RetryState
+from flue._protocol.retry import RetryPolicy, RetryState, gave_up
 from flue._protocol.sse import SSEDecoder
 from flue.errors import FlueError, ProtocolError, TransportError
 
@@ -367,10 +367,7 @@ class StreamReader:
     def _retry_or_fail(self, error: FlueError, *, retry_after: float | None) -> None:
         delay = self.retry.failed(retry_after)
         if delay is None:
-            attempts = self.retry.failures
-            if error.args:
-                error.args = (f"{error.args[0]} (gave up after {attempts} attempt(s))",)
-            self._fail(error)
+            self._fail(gave_up(error, self.retry.failures))
             return
         self._sleep = Sleep(seconds=delay, reason=str(error), attempt=self.retry.failures)
         self.state = ReaderState.SEND

@@ -12,13 +12,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from flue.errors import InvalidArgumentError
 
-__all__ = ["RetryPolicy", "RetryState"]
+__all__ = ["RetryPolicy", "RetryState", "gave_up"]
+
+E = TypeVar("E", bound=BaseException)
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -123,3 +125,10 @@ class RetryState:
             return None
         self.total_retries += 1
         return delay
+
+
+def gave_up(error: E, attempts: int) -> E:
+    """`error`, its message saying that retries are spent (raise it next)."""
+    if error.args:
+        error.args = (f"{error.args[0]} (gave up after {attempts} attempt(s))",)
+    return error

@@ -35,7 +35,7 @@ from flue._protocol.params import (
 )
 from flue._protocol.reader import StreamReader
 from flue._protocol.responses import api_error, is_retryable_status, snippet
-from flue._protocol.retry import RetryPolicy, RetryState
+from flue._protocol.retry import RetryPolicy, RetryState, gave_up
 from flue._sync._stream import BatchStream, RunStream
 from flue._transports._common import Timeout
 from flue._transports._requests import Transport, resolve_headers
@@ -203,9 +203,7 @@ class FlueClient:
                 error, retry_after = api, api.retry_after
             delay = state.failed(retry_after)
             if delay is None:
-                if error.args:
-                    error.args = (f"{error.args[0]} (gave up after {state.failures} attempt(s))",)
-                raise error
+                raise gave_up(error, state.failures)
             logger.debug("flue: retry %d in %.2fs after: %s", state.failures, delay, error)
             self._transport.sleep(delay, self._transport.cancel_token())
 

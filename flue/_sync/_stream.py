@@ -100,10 +100,14 @@ class BatchStream:
     def __iter__(self) -> BatchStream:
         return self
 
-    def __next__(self) -> Batch:
+    def _confirm_delivery(self) -> None:
+        """The caller has the whole last batch: let the checkpoint move."""
         if self._pending_delivery:
             self._pending_delivery = False
             self._reader.batch_delivered()
+
+    def __next__(self) -> Batch:
+        self._confirm_delivery()
         batch = self._next_batch()
         if batch is None:
             raise StopIteration
@@ -239,9 +243,7 @@ class RunStream(Generic[T]):
     def __next__(self) -> T:
         batches = self._batches
         while self._index >= len(self._items):
-            if batches._pending_delivery:
-                batches._pending_delivery = False
-                batches._reader.batch_delivered()
+            batches._confirm_delivery()
             batch = batches._next_batch()
             if batch is None:
                 raise StopIteration
@@ -252,8 +254,7 @@ class RunStream(Generic[T]):
         self._index += 1
         if self._index == len(self._items):
             # the last event of the batch is being handed over: the checkpoint may move
-            batches._pending_delivery = False
-            batches._reader.batch_delivered()
+            batches._confirm_delivery()
         return self._convert(item)
 
 

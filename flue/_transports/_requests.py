@@ -161,20 +161,22 @@ def _shutdown(sock: object) -> None:
 _current = threading.local()
 
 
-class _TrackingHTTPConnection(urllib3.connection.HTTPConnection):
+class _Tracking:
+    """Records the connection carrying this thread's request on its cancel token."""
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         token = getattr(_current, "token", None)
         if token is not None:
             token._attach(self)
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _TrackingHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        token = getattr(_current, "token", None)
-        if token is not None:
-            token._attach(self)
-        super().request(*args, **kwargs)
+class _TrackingHTTPConnection(_Tracking, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _TrackingHTTPSConnection(_Tracking, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _TrackingHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
