@@ -94,7 +94,16 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'flue' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except Exception as exc:
+        # An AttributeError escaping a module __getattr__ would turn into a bare "cannot import
+        # name" and hide the cause (e.g. an incompatible dependency); say what failed instead.
+        raise ImportError(
+            f"flue.{name} could not be imported: {type(exc).__name__}: {exc}. "
+            "Check that flue's dependencies meet the versions it declares "
+            "(pip install --upgrade flue-client)."
+        ) from exc
     globals()[name] = value
     return value
 

@@ -19,11 +19,14 @@ The pytest plugin (:mod:`flue.testing.pytest_plugin`) provides ready-made fixtur
 
 from __future__ import annotations
 
-from ._app import AuthHook, bearer_auth
-from ._faults import Fault, FaultRule, FaultSet, RecordedRequest
-from ._server import FlueTestServer, RunHandle
-from ._store import MISSING, format_offset
-from ._workflows import InputValidationError, RunContext, WorkflowError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import AuthHook, bearer_auth
+    from ._faults import Fault, FaultRule, FaultSet, RecordedRequest
+    from ._server import FlueTestServer, RunHandle
+    from ._store import MISSING, format_offset
+    from ._workflows import InputValidationError, RunContext, WorkflowError
 
 __all__ = [
     "MISSING",
@@ -40,3 +43,42 @@ __all__ = [
     "bearer_auth",
     "format_offset",
 ]
+
+# Imported on first use: the pytest plugin lives in this package and is loaded by every pytest
+# run of a project that installs flue, which should not pay for aiohttp until a fixture runs.
+_LAZY = {
+    "AuthHook": "_app",
+    "bearer_auth": "_app",
+    "Fault": "_faults",
+    "FaultRule": "_faults",
+    "FaultSet": "_faults",
+    "RecordedRequest": "_faults",
+    "FlueTestServer": "_server",
+    "RunHandle": "_server",
+    "MISSING": "_store",
+    "format_offset": "_store",
+    "InputValidationError": "_workflows",
+    "RunContext": "_workflows",
+    "WorkflowError": "_workflows",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flue.testing' has no attribute {name!r}")
+    import importlib
+
+    try:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    except Exception as exc:
+        raise ImportError(
+            f"flue.testing.{name} could not be imported: {type(exc).__name__}: {exc}. "
+            "flue.testing needs aiohttp; check that flue's dependencies are installed."
+        ) from exc
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

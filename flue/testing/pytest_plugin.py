@@ -30,11 +30,12 @@ Both are function-scoped and stopped after the test. Configure them with the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._server import FlueTestServer
+if TYPE_CHECKING:
+    from ._server import FlueTestServer
 
 __all__ = ["flue_server", "flue_server_sync", "flue_server_thread", "pytest_configure"]
 
@@ -60,6 +61,8 @@ def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
 @_async_fixture
 async def flue_server(request: pytest.FixtureRequest) -> AsyncIterator[FlueTestServer]:
     """A :class:`FlueTestServer` running on the test's event loop (stopped afterwards)."""
+    from ._server import FlueTestServer  # aiohttp is imported only once a fixture runs
+
     async with FlueTestServer(**_options(request)) as server:
         yield server
 
@@ -67,6 +70,8 @@ async def flue_server(request: pytest.FixtureRequest) -> AsyncIterator[FlueTestS
 @pytest.fixture
 def flue_server_thread(request: pytest.FixtureRequest) -> Iterator[FlueTestServer]:
     """A :class:`FlueTestServer` running in a background thread, for sync tests."""
+    from ._server import FlueTestServer
+
     with FlueTestServer.running_in_thread(**_options(request)) as server:
         yield server
 
