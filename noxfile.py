@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -10,9 +12,13 @@ nox.options.reuse_existing_virtualenvs = True
 PROTOCOL_COVERAGE = 95
 
 
-@nox.session
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Unit, protocol and client tests (both flavours) with branch coverage."""
+    """Unit, protocol and client tests (both flavours) with branch coverage, on every supported
+    Python (``nox -s tests-3.11`` for one), then the floors and the built wheel."""
     session.install("-e", ".[test]")
     session.run("coverage", "erase")
     # `coverage run` (not pytest-cov): the installed pytest11 plugin imports flue before
@@ -26,22 +32,74 @@ def tests(session: nox.Session) -> None:
     )
 
 
+@nox.session(python=PYTHONS[0])
+def lowest(session: nox.Session) -> None:
+    """The unit suite with the LOWEST versions every runtime and test dependency allows
+    (``uv pip install --resolution lowest-direct``), on the lowest supported Python."""
+    session.install("uv>=0.4")
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--python",
+        session.virtualenv.location,
+        "--reinstall",
+        "--resolution",
+        "lowest-direct",
+        "-e",
+        ".[test]",
+    )
+    session.run("uv", "pip", "list", "--python", session.virtualenv.location)
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def wheel(session: nox.Session) -> None:
+    """Build sdist + wheel, ``twine check`` them, install the wheel in a clean venv and use it:
+    the examples against ``python -m flue.testing`` and a user-style pytest-plugin test file."""
+    session.install("build>=1.2", "twine>=6.1")
+    dist = session.create_tmp() + "/dist"
+    session.run("python", "-c", f"import shutil; shutil.rmtree({dist!r}, ignore_errors=True)")
+    session.run("python", "-m", "build", "--outdir", dist)
+    built = sorted(glob.glob(f"{dist}/*"))
+    session.run("twine", "check", "--strict", *built)
+    session.run("python", "scripts/check_wheel.py", dist)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, ruff format, mypy --strict and the _async -> _sync codegen drift check."""
+    """ruff, ruff format, mypy --strict, the _async -> _sync codegen drift check, and the typed
+    user programs of tests/typed under both mypy --strict and pyright (strict)."""
     session.install("-e", ".[lint,test]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("python", "scripts/unasync.py", "--check")
+    # what users' type checkers see: each flavour as a strictly typed program (`assert_type`)
+    session.run("mypy", "--strict", "tests/typed")
+    session.run(
+        "pyright",  # PyPI `pyright[nodejs]`: bundled pyright and Node, no download
+        "--pythonpath",
+        f"{session.bin}/python",
+        "--pythonversion",
+        "3.10",
+        "tests/typed",  # `# pyright: strict` in each file
+        env={"PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"},  # no "newer version?" query to PyPI
+    )
+
+
+FLUE_RELEASES = ["beta5", "beta9"]  # keys of tests/interop/realserver.py FLUE_VERSIONS
 
 
 @nox.session
-def interop(session: nox.Session) -> None:
-    """Our raw-HTTP and client suites against a real Flue 1.0.0-beta.5 server (needs npm)."""
+@nox.parametrize("flue", FLUE_RELEASES, ids=FLUE_RELEASES)
+def interop(session: nox.Session, flue: str) -> None:
+    """Our raw-HTTP and client suites against a real Flue server, once per supported release
+    (1.0.0-beta.5 and 1.0.0-beta.9; ``nox -s "interop(beta9)"`` for one). Needs npm."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "tests.interop.realserver", "--provision-only")
-    session.run("pytest", "-m", "interop", "tests/interop", *session.posargs)
+    env = {"FLUE_INTEROP_VERSION": flue}
+    session.run("python", "-m", "tests.interop.realserver", "--provision-only", env=env)
+    session.run("pytest", "-m", "interop", "tests/interop", *session.posargs, env=env)
 
 
 @nox.session
@@ -54,7 +112,14 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """The API reference site (mkdocs-material + mkdocstrings), warnings as errors."""
-    session.install("-e", ".", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25")
+    session.install(
+        "-e",
+        ".",
+        "mkdocs-material>=9.5",
+        "mkdocstrings>=1.0",
+        "mkdocstrings-python>=2.0",  # heading/toc_label, show_overloads, extension paths
+        "ruff>=0.6",  # mkdocstrings formats the separate signatures with it
+    )
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
     )

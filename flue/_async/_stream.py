@@ -27,10 +27,10 @@ T = TypeVar("T")
 class AsyncBatchStream:
     """Batches of a Durable Streams stream, read from a checkpoint.
 
-    Iterate it to get `Batch` objects; `offset` is the checkpoint to save: it moves to a
-    batch's ``next_offset`` once that batch has been handed over. `cancel()` stops the stream
-    (from another task or thread too); leaving the `with` block or garbage collection closes
-    the connection.
+    Returned by ``client.streams.read()`` (not created directly). Iterate it to get `Batch`
+    objects; `offset` is the checkpoint to save: it moves to a batch's ``next_offset`` once
+    that batch has been handed over. `cancel()` stops the stream (from another task or thread
+    too); leaving the `with` block or garbage collection closes the connection.
     """
 
     def __init__(self, client: AsyncFlueClient, reader: StreamReader) -> None:
@@ -186,6 +186,9 @@ class AsyncBatchStream:
 
 class AsyncRunStream(Generic[T]):
     """Events of one run, in order, with a resume checkpoint.
+
+    Returned by ``client.runs.stream()`` (not created directly): iterate it, preferably in a
+    ``with``/``async with`` block, for events (models, or dicts with ``as_dict=True``).
 
     ``offset`` starts at the requested offset and moves to a batch's next offset only when the
     last event of that batch has been handed to you, so saving it after processing each event

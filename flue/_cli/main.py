@@ -1,46 +1,135 @@
 # The `flue` command: argument parsing, the commands, and clean exits. Errors print one line
 # (exit code 1) unless --debug; Ctrl-C ends a stream cleanly and prints the last checkpoint.
+#
+# Global options (--base-url, --token, --json, --debug, --retries, --ca-bundle) are accepted
+# before and after the command: the top-level parser holds their defaults, and every
+# subparser repeats them with ``default=SUPPRESS``, so that a subparser only sets the ones
+# written after the command and never resets one written before it.
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import tempfile
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from flue._cli.render import Renderer
+from flue._cli.console import Console, bridged_logging
 from flue.errors import FlueError, InvalidArgumentError
 
-__all__ = ["main"]
+__all__ = ["DEFAULT_RETRIES", "cli_text", "main"]
+
+DEFAULT_RETRIES = 3  # in a row: about 4 s of backoff at most, so a wrong URL fails fast
+
+# library spellings in error hints -> what a CLI user types instead
+_CLI_WORDS = (
+    ("verify=<path to your CA bundle> (or an ssl.SSLContext)", "--ca-bundle PATH"),
+    ("verify=<path to your CA bundle>", "--ca-bundle PATH"),
+    ("pass token=... (or set FLUE_TOKEN)", "pass --token TOKEN (or set FLUE_TOKEN)"),
+    (
+        "base_url is required: pass base_url='https://your-app.example' or set FLUE_BASE_URL",
+        "no application URL: pass --base-url URL or set FLUE_BASE_URL",
+    ),
+    ("base_url must", "--base-url must"),
+    ("raise the retry limits", "raise --retries"),
+)
+
+
+def cli_text(message: str) -> str:
+    """An error message on one line, its hints phrased as command-line options."""
+    for library, cli in _CLI_WORDS:
+        message = message.replace(library, cli)
+    return " ".join(message.split())
+
+
+def _retries(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {count}")
+    return count
+
+
+def _ca_bundle(value: str) -> str:
+    if not os.path.exists(value):
+        raise argparse.ArgumentTypeError(f"no such file or folder: {value!r}")
+    return value
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument(
+        "--base-url",
+        metavar="URL",
+        default=default(None),
+        help="application URL, path prefix included (default: $FLUE_BASE_URL)",
+    )
+    group.add_argument(
+        "--token",
+        default=default(None),
+        help="bearer token (default: $FLUE_TOKEN, which keeps it out of the process list)",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="machine output: one compact JSON value per line",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="tracebacks and debug logging",
+    )
+    group.add_argument(
+        "--retries",
+        type=_retries,
+        metavar="N",
+        default=default(DEFAULT_RETRIES),
+        help=(
+            f"retries of a failed request in a row before giving up (default: {DEFAULT_RETRIES},"
+            " a few seconds); raise it to ride out a server restart"
+        ),
+    )
+    group.add_argument(
+        "--ca-bundle",
+        type=_ca_bundle,
+        metavar="PATH",
+        default=default(None),
+        help="PEM file (or folder) of CA certificates to trust for https:// "
+        "(default: the system's)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--base-url", help="application URL (default: $FLUE_BASE_URL)")
-    common.add_argument("--token", help="bearer token (default: $FLUE_TOKEN)")
-    common.add_argument("--json", action="store_true", help="one JSON object per line")
-    common.add_argument("--debug", action="store_true", help="tracebacks and debug logging")
+    parser = argparse.ArgumentParser(prog="flue", description="Read Flue workflow runs.")
+    _add_globals(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    parser = argparse.ArgumentParser(
-        prog="flue", description="Read Flue workflow runs.", parents=[common]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    def command(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+    ) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=text, description=text)
+        _add_globals(p, top=False)
+        return p
 
-    runs = sub.add_parser("runs", help="read runs", parents=[common])
-    runs_sub = runs.add_subparsers(dest="action", required=True)
-    get = runs_sub.add_parser("get", help="the run record", parents=[common])
+    runs = command(sub, "runs", "read runs")
+    runs_sub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    get = command(runs_sub, "get", "print the run record")
     get.add_argument("run_id")
-    events = runs_sub.add_parser("events", help="every event until up to date", parents=[common])
+    events = command(runs_sub, "events", "print every event until up to date")
     events.add_argument("run_id")
     events.add_argument("--offset", default="-1")
     events.add_argument("--tail", type=int)
-    stream = runs_sub.add_parser("stream", help="follow a run live", parents=[common])
+    stream = command(runs_sub, "stream", "follow a run live until it ends")
     stream.add_argument("run_id")
     stream.add_argument("--live", choices=["long-poll", "sse"], default="long-poll")
     stream.add_argument("--offset", default=None, help="start offset (default: -1)")
@@ -51,102 +140,22 @@ def _parser() -> argparse.ArgumentParser:
         help="resume from this file if present; save the offset there after each batch",
     )
 
-    workflows = sub.add_parser("workflows", help="start runs", parents=[common])
-    wf_sub = workflows.add_subparsers(dest="action", required=True)
-    invoke = wf_sub.add_parser("invoke", help="start a workflow run", parents=[common])
+    workflows = command(sub, "workflows", "start runs")
+    wf_sub = workflows.add_subparsers(dest="action", required=True, metavar="ACTION")
+    invoke = command(
+        wf_sub,
+        "invoke",
+        "start a workflow run and print its run id (with --wait, then its result as JSON; "
+        "with --json, the whole answer as one JSON object)",
+    )
     invoke.add_argument("name")
     invoke.add_argument("--input", default=None, help="JSON input")
     invoke.add_argument("--wait", action="store_true", help="wait for the result")
 
-    demo = sub.add_parser(
-        "demo", help="stream a demo run from an embedded test server", parents=[common]
-    )
+    demo = command(sub, "demo", "stream a demo run from an embedded test server")
     demo.add_argument("--live", choices=["long-poll", "sse"], default="sse")
     demo.add_argument("--pace", type=float, default=1.0, help="slow down (>1) or speed up (<1)")
     return parser
-
-
-class _Output:
-    def __init__(self, out: TextIO, *, as_json: bool) -> None:
-        self.out = out
-        self.as_json = as_json
-        self.colour = (
-            not as_json
-            and out.isatty()
-            and "NO_COLOR" not in os.environ
-            and os.environ.get("TERM") != "dumb"
-        )
-        self.renderer = Renderer(colour=self.colour)
-        self.lock = threading.Lock()
-
-    def event(self, event: Any) -> None:
-        with self.lock:
-            if self.as_json:
-                self.out.write(json.dumps(event.raw, ensure_ascii=False) + "\n")
-            else:
-                self.out.write(self.renderer.render(event))
-            self.out.flush()
-
-    def value(self, doc: Any) -> None:
-        if self.as_json:
-            self.out.write(json.dumps(doc, ensure_ascii=False) + "\n")
-        else:
-            self.out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-        self.out.flush()
-
-    def finish(self) -> None:
-        with self.lock:
-            if not self.as_json:
-                self.out.write(self.renderer.finish())
-                self.out.flush()
-
-
-class _Spinner:
-    """A status line on stderr (terminals only) while a live stream waits for events."""
-
-    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-
-    def __init__(self, output: _Output, err: TextIO) -> None:
-        self._output = output
-        self._err = err
-        self._enabled = err.isatty() and not output.as_json
-        self._stop = threading.Event()
-        self._activity = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> _Spinner:
-        if self._enabled:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(1)
-            self._err.write("\r\x1b[K")
-            self._err.flush()
-
-    def poke(self) -> None:
-        self._activity.set()
-
-    def _run(self) -> None:
-        frame = 0
-        shown = False
-        while not self._stop.is_set():
-            if self._activity.wait(1.0):
-                self._activity.clear()
-                if shown:
-                    with self._output.lock:
-                        self._err.write("\r\x1b[K")
-                        self._err.flush()
-                    shown = False
-                continue
-            with self._output.lock:
-                self._err.write(f"\r{self.FRAMES[frame % len(self.FRAMES)]} waiting for events…")
-                self._err.flush()
-            shown = True
-            frame += 1
 
 
 def _save_checkpoint(path: Path, offset: str) -> None:
@@ -166,15 +175,19 @@ def _load_checkpoint(path: Path) -> str | None:
 
 
 def _client(args: argparse.Namespace, base_url: str | None = None) -> Any:
-    from flue import FlueClient
+    from flue import FlueClient, RetryPolicy
 
-    return FlueClient(base_url or args.base_url, token=args.token)
+    return FlueClient(
+        base_url or args.base_url,
+        token=args.token,
+        retry=RetryPolicy(max_attempts=args.retries + 1),
+        verify=args.ca_bundle if args.ca_bundle is not None else True,
+    )
 
 
 def _stream(
     client: Any,
-    output: _Output,
-    err: TextIO,
+    console: Console,
     run_id: str,
     *,
     live: str,
@@ -185,44 +198,49 @@ def _stream(
     stream = client.runs.stream(run_id, offset=offset, tail=tail, live=live)
     saved = offset
     try:
-        with _Spinner(output, err) as spinner, stream:
+        with console.waiting(), stream:
             for event in stream:
-                spinner.poke()
-                output.event(event)
+                console.event(event)
                 if checkpoint is not None and stream.offset != saved:
                     saved = stream.offset
                     _save_checkpoint(checkpoint, saved)
     except KeyboardInterrupt:
-        output.finish()
-        err.write(f"interrupted; last checkpoint: {stream.offset}\n")
+        console.finish()
+        console.note(f"interrupted; last checkpoint: {stream.offset}")
         return 130
-    output.finish()
+    console.finish()
     if checkpoint is not None and stream.offset != saved:
         _save_checkpoint(checkpoint, stream.offset)
     return 0
 
 
-def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    output = _Output(out, as_json=args.json)
+def _json_line(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
     if args.command == "demo":
-        return _demo(args, output, err)
+        return _demo(args, console)
     with _client(args) as client:
         if args.command == "runs" and args.action == "get":
-            output.value(client.runs.get(args.run_id).raw)
+            record = client.runs.get(args.run_id).raw
+            if args.json:
+                console.line(_json_line(record))
+            else:
+                console.line(json.dumps(record, ensure_ascii=False, indent=2))
         elif args.command == "runs" and args.action == "events":
             for event in client.runs.events(args.run_id, offset=args.offset, tail=args.tail):
-                output.event(event)
-            output.finish()
+                console.event(event)
+            console.finish()
         elif args.command == "runs" and args.action == "stream":
             offset = args.offset
             if offset is None and args.checkpoint is not None:
                 offset = _load_checkpoint(args.checkpoint)
                 if offset is not None:
-                    err.write(f"resuming from checkpoint {offset}\n")
+                    console.note(f"resuming from checkpoint {offset}")
             return _stream(
                 client,
-                output,
-                err,
+                console,
                 args.run_id,
                 live=args.live,
                 offset=offset or "-1",
@@ -237,48 +255,34 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 except ValueError as exc:
                     raise InvalidArgumentError(f"--input is not valid JSON: {exc}") from exc
             started = client.workflows.invoke(args.name, payload, wait=args.wait)
-            output.value(started.raw)
+            if args.json:
+                console.line(_json_line(started.raw))
+            else:
+                console.line(started.run_id)
+                if args.wait:
+                    console.line(_json_line(started.result))
     return 0
 
 
-def _demo(args: argparse.Namespace, output: _Output, err: TextIO) -> int:
+def _demo(args: argparse.Namespace, console: Console) -> int:
     from flue._cli.demo import DEMO_WORKFLOW, demo_workflow
     from flue.testing import FlueTestServer
 
     with FlueTestServer.running_in_thread() as server:
         server.add_workflow(DEMO_WORKFLOW, demo_workflow)
-        err.write(f"demo: embedded Flue test server at {server.url}\n")
+        console.note(f"demo: embedded Flue test server at {server.url}")
         with _client(args, base_url=server.url) as client:
             started = client.workflows.invoke(DEMO_WORKFLOW, {"pace": args.pace})
-            err.write(f"demo: streaming run {started.run_id} live ({args.live})\n")
+            console.note(f"demo: streaming run {started.run_id} live ({args.live})")
             return _stream(
                 client,
-                output,
-                err,
+                console,
                 started.run_id,
                 live=args.live,
                 offset="-1",
                 tail=None,
                 checkpoint=None,
             )
-
-
-@contextlib.contextmanager
-def _debug_logging(enabled: bool) -> Iterator[None]:
-    if not enabled:
-        yield
-        return
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-    logger = logging.getLogger("flue")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
 
 
 def main(
@@ -288,21 +292,17 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(argv)
+    console = Console(out, err, as_json=args.json, max_attempts=args.retries + 1)
     try:
-        with _debug_logging(args.debug):
-            return _run(args, out, err)
+        with console, bridged_logging(console, debug=args.debug):
+            return _run(args, console)
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return 130
-    except FlueError as exc:
+    except (FlueError, OSError) as exc:
         if args.debug:
             raise
-        err.write(f"error: {exc}\n")
-        return 1
-    except OSError as exc:
-        if args.debug:
-            raise
-        err.write(f"error: {exc}\n")
+        err.write(f"error: {cli_text(str(exc))}\n")
         return 1
 
 

@@ -164,7 +164,9 @@ def api_error(
     retry_after = parse_retry_after(headers.get("retry-after"), now=now)
     cls: type[APIError]
     if status == 404:
-        if etype == "workflow_not_found" or (workflow is not None and etype != "run_not_found"):
+        if etype == "route_not_found":  # the path matched no route: the base URL is wrong
+            cls = NotFoundError
+        elif etype == "workflow_not_found" or (workflow is not None and etype != "run_not_found"):
             cls = WorkflowNotFoundError
         elif run_id is not None or etype == "run_not_found":
             cls = RunNotFoundError
@@ -186,7 +188,12 @@ def api_error(
     else:
         what = "empty body"
     message = f"HTTP {status} from {_strip_query(url)} ({what})."
-    if cls is RunNotFoundError:
+    if etype == "route_not_found":
+        message += (
+            " Nothing is served at that path: check the base URL, including its path prefix"
+            " (it must be the URL under which the app serves /runs and /workflows)."
+        )
+    elif cls is RunNotFoundError:
         message += (
             f" Run {run_id!r} is unknown or expired, or is not readable with these credentials:"
             " Flue answers a missing or wrong token with the same 404, so check both the run id"

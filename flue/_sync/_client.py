@@ -28,6 +28,7 @@ from flue._protocol.http import (
 from flue._protocol.params import (
     OFFSET_START,
     LiveArg,
+    LiveMode,
     check_offset,
     check_run_id,
     check_tail,
@@ -38,7 +39,7 @@ from flue._protocol.responses import api_error, is_retryable_status, snippet
 from flue._protocol.retry import RetryPolicy, RetryState, gave_up
 from flue._sync._stream import BatchStream, RunStream
 from flue._transports._common import Timeout
-from flue._transports._requests import Transport, resolve_headers
+from flue._transports._requests import Session, Transport, Verify, resolve_headers
 from flue.errors import FlueError, InvalidArgumentError, ProtocolError, TransportError
 from flue.models import (
     Event,
@@ -66,15 +67,24 @@ def _identity(value: Any) -> Any:
 class FlueClient:
     """Client for a Flue application's workflow-run API.
 
+    Use it as a context manager (or call `close()`) to release its connections. Runs are read
+    through `runs` (run records and events) and started through `workflows`; `streams` reads
+    any other Durable Streams stream.
+
     Args:
         base_url: the application's URL, path included (default: ``FLUE_BASE_URL``).
         token: bearer token (default: ``FLUE_TOKEN``); never logged or shown in ``repr``.
-        headers: extra headers: a dict, or a callable returning one, called for every request
-            and reconnect (use it to refresh credentials).
+        headers: extra headers: a dict, or a callable returning one (an ``async`` one too, in
+            the asyncio client), called for every request and reconnect (use it to refresh
+            credentials).
         timeout: a `Timeout`, or one number for connect and read timeouts.
         retry: a `RetryPolicy` for transient failures (429, 5xx, dropped connections).
-        session: an existing HTTP session to use; it is never closed by the client.
-        verify: TLS verification: True (default), False, or a CA bundle path.
+        session: an existing HTTP session to send requests with (`aiohttp.ClientSession` for
+            the asyncio client, `requests.Session` for the blocking one); never closed by the
+            client.
+        verify: TLS verification: True (default, the system's trusted CAs), False (no
+            verification), the path of a CA bundle file or directory, or (asyncio client
+            only) an `ssl.SSLContext`.
         catchup: how `runs.events()` reads: ``"sse"`` (default), every page over one
             ``live=sse`` connection that is closed once up to date (2-3x faster on long runs:
             no round trip per 100 events); or ``"get"``, one GET per page of at most 100.
@@ -82,6 +92,23 @@ class FlueClient:
             body may be 8 times that); a server sending more, such as a line that never ends,
             gets a `ProtocolError` instead of exhausting memory.
     """
+
+    base_url: str
+    """The normalized base URL (no trailing ``/``)."""
+    timeout: Timeout
+    """The timeouts in use."""
+    retry: RetryPolicy
+    """The retry policy in use."""
+    catchup: Literal["get", "sse"]
+    """How `runs.events()` reads: ``"sse"`` or ``"get"``."""
+    max_event_size: int
+    """The most bytes buffered for one SSE event."""
+    runs: Runs
+    """Run records and events: `get()`, `events()`, `stream()`."""
+    workflows: Workflows
+    """Starting runs: `invoke()`."""
+    streams: Streams
+    """A generic reader for any Durable Streams stream: `read()`."""
 
     def __init__(
         self,
@@ -91,8 +118,8 @@ class FlueClient:
         headers: Mapping[str, str] | Callable[[], Any] | None = None,
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
-        session: Any = None,
-        verify: Any = True,
+        session: Session | None = None,
+        verify: Verify = True,
         catchup: Literal["get", "sse"] = "sse",
         max_event_size: int = 64 * 1024 * 1024,
     ) -> None:
@@ -243,13 +270,26 @@ def _decode_json(body: bytes, url: str) -> Any:
 
 
 class Runs:
-    """``client.runs``: read workflow runs."""
+    """The `runs` of a client (``client.runs``): read workflow runs.
+
+    Not created directly: use ``client.runs``.
+    """
 
     def __init__(self, client: FlueClient) -> None:
         self._client = client
 
     def get(self, run_id: str) -> RunRecord:
-        """The run record of `run_id` (status, timing, result or error)."""
+        """The run record of a run: status, timing, result or error.
+
+        Args:
+            run_id: the run's id (as returned by `invoke()`).
+
+        Returns:
+            The run record, as it is when the server answers.
+
+        Raises:
+            RunNotFoundError: no such run (or a missing or wrong token: Flue answers both alike).
+        """
         run_id = check_run_id(run_id)
         client = self._client
         doc = client._call_json(build_run_record_request(client.base_url, run_id), run_id=run_id)
@@ -277,6 +317,16 @@ class Runs:
         as_dict: Literal[True],
     ) -> list[dict[str, Any]]: ...
 
+    @overload
+    def events(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        as_dict: bool,
+    ) -> list[Event] | list[dict[str, Any]]: ...
+
     def events(
         self,
         run_id: str,
@@ -285,10 +335,22 @@ class Runs:
         tail: int | None = None,
         as_dict: bool = False,
     ) -> list[Event] | list[dict[str, Any]]:
-        """Every event from `offset` until up to date (all pages), in order.
+        """Every event of a run from `offset` until up to date (all pages), in order.
 
-        ``tail=N`` keeps only the last N events (with ``offset="-1"``). ``as_dict=True``
-        returns the decoded JSON objects instead of models (fastest).
+        It does not wait for new events: use `stream()` to follow a run live.
+
+        Args:
+            run_id: the run's id.
+            offset: where to start: ``"-1"`` (`OFFSET_START`, the default) for the first
+                event, ``"now"`` for nothing already there, or a checkpoint saved from
+                `RunStream.offset`.
+            tail: keep only the last `tail` events (with ``offset="-1"`` only).
+            as_dict: return each event as its decoded JSON object instead of a model
+                (fastest).
+
+        Returns:
+            The events, as typed models (`flue.models.Event`, an `UnknownEvent` for a type
+            this version does not know) or, with ``as_dict=True``, as dicts.
         """
         run_id = check_run_id(run_id)
         client = self._client
@@ -316,7 +378,7 @@ class Runs:
         *,
         offset: str = ...,
         tail: int | None = ...,
-        live: LiveArg = ...,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
         as_dict: Literal[False] = ...,
     ) -> RunStream[Event]: ...
 
@@ -327,9 +389,20 @@ class Runs:
         *,
         offset: str = ...,
         tail: int | None = ...,
-        live: LiveArg = ...,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
         as_dict: Literal[True],
     ) -> RunStream[dict[str, Any]]: ...
+
+    @overload
+    def stream(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
+        as_dict: bool,
+    ) -> RunStream[Event] | RunStream[dict[str, Any]]: ...
 
     def stream(
         self,
@@ -337,13 +410,27 @@ class Runs:
         *,
         offset: str = OFFSET_START,
         tail: int | None = None,
-        live: LiveArg = True,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = True,
         as_dict: bool = False,
     ) -> RunStream[Event] | RunStream[dict[str, Any]]:
-        """Events of a run: catch-up from `offset`, then live until the run ends.
+        """The events of a run: catch-up from `offset`, then live until the run ends.
 
-        ``live``: True or ``"long-poll"``, ``"sse"``, or False (stop when up to date).
-        No request is made until you iterate.
+        No request is made until you iterate. Save the stream's `offset` after handling an
+        event to resume from there later without a gap.
+
+        Args:
+            run_id: the run's id.
+            offset: where to start: ``"-1"`` (`OFFSET_START`, the default) for the first
+                event, ``"now"`` for new events only, or a checkpoint saved from
+                `RunStream.offset`.
+            tail: start with only the last `tail` events (with ``offset="-1"`` only).
+            live: how to wait for new events once up to date: True or ``"long-poll"``,
+                ``"sse"`` (one long-lived connection), or False to stop when up to date.
+            as_dict: yield each event as its decoded JSON object instead of a model.
+
+        Returns:
+            A stream to iterate (in a ``with``/``async with`` block) for events, with its
+            `offset` checkpoint; it ends when the run has ended and every event was read.
         """
         run_id = check_run_id(run_id)
         client = self._client
@@ -357,16 +444,30 @@ class Runs:
 
 
 class Workflows:
-    """``client.workflows``: start runs."""
+    """The `workflows` of a client (``client.workflows``): start runs.
+
+    Not created directly: use ``client.workflows``.
+    """
 
     def __init__(self, client: FlueClient) -> None:
         self._client = client
 
     def invoke(self, name: str, input: Any = None, *, wait: bool = False) -> InvokeResult:
-        """Start workflow `name` with `input`; with ``wait=True`` also wait for its result.
+        """Start a run of a workflow, and optionally wait for its result.
 
         Invocations are not idempotent, so only failures that certainly did not reach the
         server (connection refused, 429) are retried.
+
+        Args:
+            name: the workflow's name.
+            input: the run's input, any JSON value; None (the default) sends no body.
+            wait: wait until the run has finished and return its result too.
+
+        Returns:
+            The new run's id (``run_id``) and, with ``wait=True``, its ``result``.
+
+        Raises:
+            WorkflowNotFoundError: the application has no workflow of that name.
         """
         client = self._client
         request = build_invoke_request(client.base_url, name, input, wait=wait)
@@ -377,7 +478,11 @@ class Workflows:
 
 
 class Streams:
-    """``client.streams``: a generic Durable Streams reader, for any stream URL."""
+    """The `streams` of a client (``client.streams``): a generic Durable Streams reader, for
+    any stream URL.
+
+    Not created directly: use ``client.streams``.
+    """
 
     def __init__(self, client: FlueClient) -> None:
         self._client = client
@@ -387,14 +492,27 @@ class Streams:
         url_or_path: str,
         *,
         offset: str = OFFSET_START,
-        live: LiveArg = False,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = False,
         tail: int | None = None,
-        decode: Decode = "json",
+        decode: Literal["json", "bytes"] = "json",
     ) -> BatchStream:
-        """Batches (items, offset, up_to_date, closed) of any Durable Streams stream.
+        """The batches of any Durable Streams stream, from a checkpoint.
 
-        `url_or_path` is absolute, or relative to the client's base URL. ``decode="json"``
-        gives JSON values, ``decode="bytes"`` raw bytes (base64 SSE data is decoded).
+        No request is made until you iterate.
+
+        Args:
+            url_or_path: the stream's URL, absolute or relative to the client's base URL.
+            offset: where to start: ``"-1"`` (`OFFSET_START`, the default), ``"now"``, or a
+                checkpoint saved from `BatchStream.offset`.
+            live: how to wait once up to date: False (the default: stop when up to date),
+                True or ``"long-poll"``, or ``"sse"``.
+            tail: start with only the last `tail` items (with ``offset="-1"`` only).
+            decode: ``"json"`` for the decoded JSON values of a JSON stream, ``"bytes"`` for
+                the raw bytes of any stream (base64 SSE data is decoded).
+
+        Returns:
+            A stream to iterate (in a ``with``/``async with`` block) for `Batch` objects:
+            items, the offset after them, and whether the stream is up to date or closed.
         """
         if decode not in ("json", "bytes"):
             raise InvalidArgumentError(f"decode must be 'json' or 'bytes', got {decode!r}")

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import ssl
 from collections.abc import Awaitable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from flue._protocol.http import HttpRequest
-from flue._transports._common import Timeout, read_timeout_for
+from flue._transports._common import Timeout, check_ca_bundle, read_timeout_for
+from flue._transports._reasons import causes, clean, os_reason, tls_reason
 from flue.errors import (
     ConnectError,
     ConnectionLostError,
@@ -23,42 +26,88 @@ from flue.errors import (
     TransportError,
 )
 
-__all__ = ["resolve_headers", "AsyncCancelToken", "AsyncResponse", "AsyncTransport"]
+__all__ = [
+    "resolve_headers",
+    "AsyncCancelToken",
+    "AsyncResponse",
+    "AsyncTransport",
+    "Session",
+    "Verify",
+]
+
+# what the asyncio client's `session=` and `verify=` take (the blocking twins are in _requests)
+Session: TypeAlias = aiohttp.ClientSession
+Verify: TypeAlias = bool | str | ssl.SSLContext
 
 _CHUNK = 65536
-# aiohttp >= 3.10 tells a connect timeout from a read timeout; older versions do not
-_CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
-    getattr(aiohttp, name) for name in ("ConnectionTimeoutError",) if hasattr(aiohttp, name)
-)
-_SOCKET_TIMEOUT: tuple[type[BaseException], ...] = tuple(
-    getattr(aiohttp, name) for name in ("SocketTimeoutError",) if hasattr(aiohttp, name)
-)
 
 
 def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError:
+    # the text comes from the root cause (see _reasons): aiohttp's own messages carry
+    # connection keys with object reprs
     where = url.split("?", 1)[0]
     if isinstance(exc, aiohttp.TooManyRedirects):
         return TooManyRedirectsError(f"too many redirects following {where}")
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+        verification, detail = tls_reason(exc) or (
+            isinstance(exc, aiohttp.ClientConnectorCertificateError),
+            "TLS error",
+        )
+        if verification:
+            return TLSError(
+                f"TLS certificate verification failed for {where} ({detail}). Pass "
+                "verify=<path to your CA bundle> (or an ssl.SSLContext) if the server uses a "
+                "private CA."
+            )
         return TLSError(
-            f"TLS verification failed for {where}: {exc}. Pass verify=<path to your CA bundle> "
-            "(or an ssl.SSLContext) if the server uses a private CA."
+            f"TLS handshake with {where} failed ({detail}): the server may not speak TLS on "
+            "that port; if it serves plain HTTP, use an http:// URL."
         )
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         if reading:
-            phase = "reading the response"
-        elif isinstance(exc, _CONNECT_TIMEOUT):
-            phase = "connecting"
-        elif isinstance(exc, _SOCKET_TIMEOUT):
-            phase = "waiting for the response"  # connected, but no answer came
+            phase = "reading the response from"
+        elif isinstance(exc, aiohttp.ConnectionTimeoutError):
+            phase = "connecting to"
+        elif isinstance(exc, aiohttp.SocketTimeoutError):
+            phase = "waiting for the response from"  # connected, but no answer came
         else:
-            phase = "connecting or waiting for the response"
-        return FlueTimeoutError(f"timed out {phase} from {where}; the read will be retried")
+            phase = "connecting to or waiting for the response from"
+        return FlueTimeoutError(f"timed out {phase} {where}")
+    reason = os_reason(exc, urlsplit(url).hostname)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(f"could not connect to {where}: {exc.os_error or exc}")
-    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
-        return ConnectionLostError(f"the connection to {where} broke mid-response: {exc}")
-    return ConnectionLostError(f"HTTP exchange with {where} failed: {type(exc).__name__}: {exc}")
+        return ConnectError(f"could not connect to {where}: {reason or 'connection failed'}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ConnectionLostError(
+            f"the connection to {where} broke mid-response (the body was cut short)"
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        if reading:
+            return ConnectionLostError(f"the server at {where} closed the connection mid-response")
+        return ConnectionLostError(f"the server at {where} closed the connection without answering")
+    *_, innermost = causes(exc)
+    reason = reason or clean(str(innermost) or "connection failed")
+    if reading:
+        return ConnectionLostError(f"the connection to {where} broke mid-response: {reason}")
+    return ConnectionLostError(f"the HTTP exchange with {where} failed: {reason}")
+
+
+def _ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext | bool:
+    """The TLS setting handed to aiohttp: always an explicit, verifying context unless the user
+    turned verification off or brought their own context.
+
+    aiohttp 3.9.0/3.9.1 skipped certificate checks for ``ssl=True``; never rely on a library
+    default for something that decides who receives the token.
+    """
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        return False
+    if isinstance(verify, str):
+        check_ca_bundle(verify)
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    return ssl.create_default_context()
 
 
 class AsyncCancelToken:
@@ -150,11 +199,7 @@ class AsyncTransport:
         self._session = session
         self._owns_session = session is None
         self._max_redirects = max_redirects
-        self._ssl: bool | ssl.SSLContext
-        if isinstance(verify, str):
-            self._ssl = ssl.create_default_context(cafile=verify)
-        else:
-            self._ssl = verify
+        self._ssl: ssl.SSLContext | bool = _ssl_context(verify)
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:

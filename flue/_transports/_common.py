@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import attrs
@@ -9,7 +10,7 @@ import attrs
 from flue._protocol.http import RequestKind
 from flue.errors import InvalidArgumentError
 
-__all__ = ["Timeout", "read_timeout_for"]
+__all__ = ["Timeout", "check_ca_bundle", "read_timeout_for"]
 
 
 def _opt_pos(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -61,3 +62,12 @@ def read_timeout_for(timeout: Timeout, kind: RequestKind, *, wait: bool = False)
     if kind is RequestKind.INVOKE and wait:
         return timeout.invoke_wait
     return timeout.read
+
+
+def check_ca_bundle(verify: object) -> None:
+    """Refuse a ``verify=`` path that names no readable file or folder, before any request."""
+    if isinstance(verify, str) and not os.path.exists(verify):
+        raise InvalidArgumentError(
+            f"verify={verify!r}: no CA bundle at that path; pass the path of a PEM file "
+            "(or folder of certificates) that exists, True for the system CAs, or an ssl.SSLContext"
+        )

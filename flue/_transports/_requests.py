@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -15,7 +17,8 @@ import urllib3.connectionpool
 import urllib3.exceptions
 
 from flue._protocol.http import HttpRequest
-from flue._transports._common import Timeout, read_timeout_for
+from flue._transports._common import Timeout, check_ca_bundle, read_timeout_for
+from flue._transports._reasons import causes, clean, find, os_reason, tls_reason
 from flue.errors import (
     ConnectError,
     ConnectionLostError,
@@ -26,19 +29,31 @@ from flue.errors import (
     TransportError,
 )
 
-__all__ = ["resolve_headers", "CancelToken", "Response", "Transport"]
+__all__ = ["resolve_headers", "CancelToken", "Response", "Session", "Transport", "Verify"]
+
+# what the blocking client's `session=` and `verify=` take (the asyncio twins are in _aiohttp)
+Session: TypeAlias = requests.Session
+Verify: TypeAlias = bool | str
 
 _CHUNK = 65536
 
 
 def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError:
+    # the text comes from the root cause (see _reasons): urllib3's own messages name its
+    # connection classes (ours among them) and carry object reprs
     where = url.split("?", 1)[0]
     if isinstance(exc, requests.TooManyRedirects):
         return TooManyRedirectsError(f"too many redirects following {where}")
     if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
+        verification, detail = tls_reason(exc) or (False, "TLS error")
+        if verification:
+            return TLSError(
+                f"TLS certificate verification failed for {where} ({detail}). Pass "
+                "verify=<path to your CA bundle> if the server uses a private CA."
+            )
         return TLSError(
-            f"TLS verification failed for {where}: {exc}. Pass verify=<path to your CA bundle> "
-            "if the server uses a private CA."
+            f"TLS handshake with {where} failed ({detail}): the server may not speak TLS on "
+            "that port; if it serves plain HTTP, use an http:// URL."
         )
     if isinstance(exc, requests.ConnectTimeout):
         return FlueTimeoutError(f"timed out connecting to {where}")
@@ -52,15 +67,28 @@ def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError
         ),
     ):
         phase = "reading the response" if reading else "waiting for the response"
-        return FlueTimeoutError(f"timed out {phase} from {where}; the read will be retried")
-    if isinstance(exc, requests.ConnectionError) and not reading:
-        inner = exc.args[0] if exc.args else exc
-        if isinstance(inner, urllib3.exceptions.MaxRetryError) and isinstance(
-            inner.reason, urllib3.exceptions.NewConnectionError
-        ):
-            return ConnectError(f"could not connect to {where}: {inner.reason}")
-        return ConnectionLostError(f"the connection to {where} failed: {exc}")
-    return ConnectionLostError(f"the connection to {where} broke mid-response: {exc}")
+        return FlueTimeoutError(f"timed out {phase} from {where}")
+    host = urlsplit(url).hostname
+    reason = os_reason(exc, host)
+    if not reading and find(exc, urllib3.exceptions.NewConnectionError):
+        return ConnectError(f"could not connect to {where}: {reason or 'connection failed'}")
+    if find(exc, (urllib3.exceptions.IncompleteRead, http.client.IncompleteRead)):
+        return ConnectionLostError(
+            f"the connection to {where} broke mid-response (the body was cut short)"
+        )
+    if find(exc, http.client.RemoteDisconnected):
+        return ConnectionLostError(f"the server at {where} closed the connection without answering")
+    reason = reason or _last_words(exc)
+    if reading:
+        return ConnectionLostError(f"the connection to {where} broke mid-response: {reason}")
+    return ConnectionLostError(f"the connection to {where} failed: {reason}")
+
+
+def _last_words(exc: BaseException) -> str:
+    """The innermost message in the chain, cleaned (no reason was recognised)."""
+    *_, innermost = causes(exc)
+    text = str(innermost) or type(innermost).__name__
+    return clean(text)
 
 
 class CancelToken:
@@ -215,6 +243,7 @@ class Transport:
             adapter = _TrackingAdapter()
             self._session.mount("http://", adapter)
             self._session.mount("https://", adapter)
+        check_ca_bundle(verify)
         self._verify = verify
 
     def open(

@@ -15,6 +15,7 @@ from flue import (
     AuthenticationError,
     BadRequestError,
     InvalidArgumentError,
+    NotFoundError,
     ProtocolError,
     RetryPolicy,
     RunNotFoundError,
@@ -244,7 +245,7 @@ async def test_retry_on_stalled_sse(server: FlueTestServer) -> None:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, BadRequestError), (401, AuthenticationError), (404, RunNotFoundError)],
+    [(400, BadRequestError), (401, AuthenticationError), (404, NotFoundError)],
 )
 async def test_no_retry_on_fatal_statuses(
     server: FlueTestServer, status: int, cls: type[Exception]

@@ -17,6 +17,7 @@ from flue import (
     BadRequestError,
     FlueClient,
     InvalidArgumentError,
+    NotFoundError,
     ProtocolError,
     RetryPolicy,
     RunNotFoundError,
@@ -246,7 +247,7 @@ def test_retry_on_stalled_sse(server: FlueTestServer) -> None:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, BadRequestError), (401, AuthenticationError), (404, RunNotFoundError)],
+    [(400, BadRequestError), (401, AuthenticationError), (404, NotFoundError)],
 )
 def test_no_retry_on_fatal_statuses(
     server: FlueTestServer, status: int, cls: type[Exception]

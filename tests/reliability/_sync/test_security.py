@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import subprocess
 import traceback
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,31 @@ def test_tls_with_the_callers_ca(tls_server: RawServer, ca: trustme.CA, tmp_path
         assert (insecure.runs.get("run_1")).run_id == "run_1"
     assert len(tls_server.heads) == 2
     assert all(b"Authorization: Bearer " in head for head in tls_server.heads)
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_a_ca_bundle_that_does_not_exist_is_refused_at_once(
+    tls_server: RawServer, tmp_path: Path, folder: bool
+) -> None:
+    missing = tmp_path / ("no-such-dir/" if folder else "missing-ca.pem")
+    with pytest.raises(InvalidArgumentError, match="no CA bundle at that path") as info:
+        FlueClient(tls_server.url, token=TOKEN, verify=str(missing))
+    assert not leaks(str(info.value))
+    assert tls_server.heads == []
+
+
+def test_a_ca_folder_is_accepted(tls_server: RawServer, ca: trustme.CA, tmp_path: Path) -> None:
+    # a c_rehash-style folder: <subject hash>.0 -> PEM (what OpenSSL's capath looks up)
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    pem = ca.cert_pem.bytes()
+    subject_hash = (
+        subprocess.run(
+            ["openssl", "x509", "-hash", "-noout"], input=pem, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .strip()
+    )
+    (folder / f"{subject_hash}.0").write_bytes(pem)
+    with FlueClient(tls_server.url, token=TOKEN, verify=str(folder)) as client:
+        assert (client.runs.get("run_1")).run_id == "run_1"
