@@ -305,7 +305,7 @@ def test_notes_and_errors_do_not_land_on_the_status_line(
     assert term.finish() == 1
     screen = screen_of(term.raw)
     assert len(screen) == 1 and screen[0].startswith("error: HTTP 503"), screen
-    assert "gave up after 3 attempt(s)" in screen[0]
+    assert "gave up after 3 attempts" in screen[0]
 
 
 # -- the Console itself, on a shared in-memory "terminal", with a controlled clock ----------

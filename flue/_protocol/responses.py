@@ -209,7 +209,7 @@ def api_error(
         else:
             message += f" Workflow {workflow!r} failed or could not be started (not retried)."
     elif status >= 500:
-        message += " The server failed; reads retry this automatically."
+        message += " The server failed; flue retries such answers with backoff."
     return cls(
         message,
         status=status,

@@ -130,5 +130,9 @@ class RetryState:
 def gave_up(error: E, attempts: int) -> E:
     """`error`, its message saying that retries are spent (raise it next)."""
     if error.args:
-        error.args = (f"{error.args[0]} (gave up after {attempts} attempt(s))",)
+        noun = "attempt" if attempts == 1 else "attempts"
+        text = f"{error.args[0]} (gave up after {attempts} {noun})"
+        error.args = (text,)
+        if isinstance(getattr(error, "message", None), str):
+            error.message = text  # type: ignore[attr-defined]  # APIError keeps its own copy
     return error

@@ -276,9 +276,12 @@ def test_retries_exhausted(server: FlueTestServer) -> None:
     run_id = make_run(server, 3)
     server.faults.add(Fault.status(503), run_id=run_id)
     with client_for(server) as client:
-        with pytest.raises(ServerError, match="gave up after 6"):
+        with pytest.raises(ServerError, match="gave up after 6") as info:
             client.runs.events(run_id)
     assert len(reads(server, run_id)) == 6
+    # the message attribute, str() and repr() all say the same thing
+    assert info.value.message == str(info.value)
+    assert info.value.message.endswith("with backoff. (gave up after 6 attempts)")
 
 
 @pytest.mark.parametrize(
