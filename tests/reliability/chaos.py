@@ -65,9 +65,19 @@ class Writer:
 
     Runs in its own thread so that it works the same under both client flavours; `stop()`
     ends it early and joins it (always called, from a ``finally``).
+
+    A ``paced`` writer appends a chunk only when the reader gives it a `turn()` (the
+    ``events`` scenario gives one as each ``runs.events()`` call starts). The seeded faults
+    are drawn per request, so the faults a scenario meets depend on how many requests it
+    makes; the ``events`` reader stops once an answer holds the run's end, so unpaced, the
+    number of its calls would depend on how fast it reads compared with the writer (on a
+    loaded machine, too few calls for the faults to happen). Paced, it makes at least one call
+    per chunk, whatever the timing; the chunks are still appended while calls are in flight.
     """
 
-    def __init__(self, server: FlueTestServer, run_id: str, n: int, seed: int) -> None:
+    def __init__(
+        self, server: FlueTestServer, run_id: str, n: int, seed: int, *, paced: bool = False
+    ) -> None:
         self.server = server
         self.run_id = run_id
         self.n = n
@@ -75,16 +85,26 @@ class Writer:
         self.error: BaseException | None = None
         self.finished = threading.Event()
         self._stop = threading.Event()
+        self._turns = threading.Semaphore(0) if paced else None
         self._thread = threading.Thread(target=self._main, name="chaos-writer", daemon=True)
 
     def start(self) -> Writer:
         self._thread.start()
         return self
 
+    def turn(self) -> None:
+        """Let a paced writer append its next chunk (no effect on an unpaced one)."""
+        if self._turns is not None:
+            self._turns.release()
+
     def _main(self) -> None:
         try:
             i = 0
             while i < self.n and not self._stop.is_set():
+                if self._turns is not None:
+                    self._turns.acquire()  # stop() gives a turn too, so this always returns
+                    if self._stop.is_set():
+                        break
                 size = min(self.n - i, self.rng.choice((1, 3, 20, 60, 150, 250)))
                 self.server.append(self.run_id, [log_event(j) for j in range(i, i + size)])
                 i += size
@@ -98,6 +118,7 @@ class Writer:
 
     def stop(self) -> None:
         self._stop.set()
+        self.turn()  # wakes a paced writer waiting for its turn
         self._thread.join(30)
         if self.error is not None:
             raise AssertionError(f"the writer failed: {self.error!r}") from self.error

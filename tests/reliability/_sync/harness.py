@@ -60,9 +60,14 @@ def read_stream(
     return segment
 
 
-def _events_until_the_end(client: FlueClient, run_id: str, result: Tally) -> None:
-    """Call ``runs.events()`` until the run's end is in it; each answer must be a prefix."""
+def _events_until_the_end(client: FlueClient, run_id: str, result: Tally, writer: Writer) -> None:
+    """Call ``runs.events()`` until the run's end is in it; each answer must be a prefix.
+
+    Each call gives the (paced) writer its turn to append a chunk while the call is under
+    way, so there is at least one call per chunk however fast either side runs.
+    """
     while True:
+        writer.turn()
         events = client.runs.events(run_id)
         indexes = [event.event_index for event in events]
         top = max(indexes, default=-1)
@@ -84,13 +89,13 @@ def run_chaos(mode: Mode, seed: int, *, n: int = EVENTS, scale: float = 1.0) -> 
     with chaos_server(seed) as server:
         run_id = str(server.create_run(workflow="chaos"))
         rules = install_faults(server, run_id, mode, seed, scale=scale)
-        writer = Writer(server, run_id, n, seed).start()
+        writer = Writer(server, run_id, n, seed, paced=mode == "events").start()
         started = now()
         try:
             with new_client(server.url) as client:
                 if mode == "events":
                     result = Tally(expected=0, delivered=0, duplicates=0, lost=0, out_of_order=0)
-                    _events_until_the_end(client, run_id, result)
+                    _events_until_the_end(client, run_id, result, writer)
                 else:
                     segment = read_stream(client, run_id, mode)
                     result = tally(n + 2, segment.indexes)
