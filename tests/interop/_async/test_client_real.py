@@ -1,4 +1,4 @@
-"""Our client against the real Flue 1.0.0-beta.5 server (tests/interop/FINDINGS.md).
+"""Our client against a real Flue server, 1.0.0-beta.5 or beta.9 (tests/interop/FINDINGS.md).
 
 Written once against the async client; tests/interop/_sync is generated from here by
 scripts/unasync.py, so every test runs for both flavours. No fault injection: these tests pin

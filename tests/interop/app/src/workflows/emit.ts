@@ -1,8 +1,9 @@
 // `emit`: appends `count` log events, `delayMs` apart, after waiting `startDelayMs`.
-// No model is involved; the agent is declared with `model: false`.
+// No model is called: the agent's model (MODEL in ../model.ts) is only looked up.
 import { defineAgent, defineWorkflow } from '@flue/runtime';
 import type { WorkflowRouteHandler, WorkflowRunsHandler } from '@flue/runtime';
 import * as v from 'valibot';
+import { MODEL } from '../model.ts';
 import { requireToken } from '../auth.ts';
 
 const nonNegativeInt = (fallback: number) =>
@@ -12,7 +13,7 @@ const pause = (ms: number) =>
   ms > 0 ? new Promise<void>((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 
 export default defineWorkflow({
-  agent: defineAgent(() => ({ model: false })),
+  agent: defineAgent(() => ({ model: MODEL })),
   input: v.object({
     count: nonNegativeInt(10),
     size: nonNegativeInt(0),

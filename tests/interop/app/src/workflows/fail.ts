@@ -3,10 +3,11 @@
 import { defineAgent, defineWorkflow } from '@flue/runtime';
 import type { WorkflowRouteHandler, WorkflowRunsHandler } from '@flue/runtime';
 import * as v from 'valibot';
+import { MODEL } from '../model.ts';
 import { requireToken } from '../auth.ts';
 
 export default defineWorkflow({
-  agent: defineAgent(() => ({ model: false })),
+  agent: defineAgent(() => ({ model: MODEL })),
   input: v.object({
     message: v.string(),
     before: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 1),
