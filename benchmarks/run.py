@@ -145,14 +145,15 @@ def _timed(reader: Any, url: str, token: str, run_id: str) -> tuple[float, int]:
 
 
 def _ts_sdk(server: Any, run_id: str, repeats: int) -> dict[str, Any]:
-    from tests.interop.realserver import APP_DIR, provision
+    from tests.interop.realserver import provision
 
-    node = provision().node
+    prov = provision()
+    node = prov.node
     out = subprocess.run(
         [
             str(node),
             str(REPO / "benchmarks" / "ts_events.mjs"),
-            str(APP_DIR),
+            str(prov.app_dir),
             server.url,
             server.token,
             run_id,
