@@ -97,7 +97,19 @@ def interop(session: nox.Session, flue: str) -> None:
     """Our raw-HTTP and client suites against a real Flue server, once per supported release
     (1.0.0-beta.5 and 1.0.0-beta.9; ``nox -s "interop(beta9)"`` for one). Needs npm."""
     session.install("-e", ".[test]")
-    env = {"FLUE_INTEROP_VERSION": flue}
+    env = {"FLUE_INTEROP_VERSION": flue, "FLUE_INTEROP_TOPOLOGY": "direct"}
+    session.run("python", "-m", "tests.interop.realserver", "--provision-only", env=env)
+    session.run("pytest", "-m", "interop", "tests/interop", *session.posargs, env=env)
+
+
+@nox.session
+def interop_nginx(session: nox.Session) -> None:
+    """The client suites of both flavours through nginx in front of a real Flue 1.0.0-beta.9
+    (TLS from a local CA, gzip, unbuffered SSE, proxy_read_timeout 10 s; tests/interop/nginx.py),
+    plus the recycling tests of tests/interop/_async/test_nginx_real.py. Needs npm and nginx
+    (Debian ``nginx-light``); the raw-HTTP tests are left to ``interop``."""
+    session.install("-e", ".[test]")
+    env = {"FLUE_INTEROP_VERSION": "beta9", "FLUE_INTEROP_TOPOLOGY": "nginx"}
     session.run("python", "-m", "tests.interop.realserver", "--provision-only", env=env)
     session.run("pytest", "-m", "interop", "tests/interop", *session.posargs, env=env)
 

@@ -1,4 +1,5 @@
-"""``python -m benchmarks.fake_server``: flue.testing's server in its own process for benchmarks.
+"""``python -m benchmarks.fake_server [--page-size N] [--sse-batch N]``: flue.testing's server
+in its own process for benchmarks (Flue's 100-event pages and SSE frames unless told otherwise).
 
 Prints its base URL on the first line of stdout and serves until SIGTERM. Besides the demo
 workflows it registers:
@@ -12,8 +13,10 @@ workflows it registers:
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -66,13 +69,15 @@ async def _bulk(run: RunContext, params: Any) -> dict[str, int]:
     return {"emitted": count}
 
 
-async def _serve(sse_heartbeat: float | None) -> None:
+async def _serve(sse_heartbeat: float | None, page_size: int, sse_batch: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with FlueTestServer(host="127.0.0.1", sse_heartbeat=sse_heartbeat) as server:
+    async with FlueTestServer(
+        host="127.0.0.1", sse_heartbeat=sse_heartbeat, page_size=page_size, sse_batch=sse_batch
+    ) as server:
         server._app.workflows["tick"] = _workflow(_tick)
         server._app.workflows["bulk"] = _workflow(_bulk)
         print(server.url, flush=True)
@@ -85,8 +90,14 @@ def _workflow(fn: Any) -> Any:
     return Workflow(fn, lambda value: value if isinstance(value, dict) else {})
 
 
-def main() -> int:
-    asyncio.run(_serve(sse_heartbeat=15.0))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fake_server")
+    parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--sse-batch", type=int, default=100)
+    args = parser.parse_args(argv)
+    # a client hanging up mid-answer (the reconnect benchmark cuts connections) is no news
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    asyncio.run(_serve(15.0, args.page_size, args.sse_batch))
     return 0
 
 

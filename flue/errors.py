@@ -21,6 +21,8 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "ProtocolError",
+    "ProxyAuthenticationError",
+    "ProxyError",
     "RateLimitError",
     "RunNotFoundError",
     "ServerError",
@@ -58,6 +60,19 @@ class ConnectError(TransportError):
     """Could not connect to the server."""
 
     sent = False
+
+
+class ProxyError(ConnectError):
+    """The request could not get through the HTTP proxy: the proxy refused the connection, or
+    could not open a tunnel to the server. Retried, unless the proxy's answer says a retry
+    cannot help (such as 403 for a port it does not allow)."""
+
+
+class ProxyAuthenticationError(ProxyError):
+    """The proxy answered 407: it wants credentials it was not given, or refused them. Pass
+    them in the proxy URL: ``proxy="http://user:password@host:port"`` or in ``HTTPS_PROXY``."""
+
+    retryable = False
 
 
 class TLSError(ConnectError):

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flue._async._stream import AsyncBatchStream, AsyncRunStream
 from flue._protocol.batches import Decode
+from flue._protocol.encoding import ACCEPT_ENCODING
 from flue._protocol.http import (
     HttpRequest,
     build_invoke_request,
@@ -82,13 +83,21 @@ class AsyncFlueClient:
             client.
         verify: TLS verification: True (default, the system's trusted CAs), False (no
             verification), the path of a CA bundle file or directory, or (asyncio client
-            only) an `ssl.SSLContext`.
+            only) an `ssl.SSLContext`. With True and `trust_env`, ``REQUESTS_CA_BUNDLE`` (or
+            ``CURL_CA_BUNDLE``) names the CA bundle when set.
+        proxy: an HTTP proxy for every request, ``"http://[user:password@]host:port"``
+            (HTTPS goes through it with ``CONNECT``); not with `session`, which keeps its
+            own proxy settings.
+        trust_env: read proxies from ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+            ``NO_PROXY`` (lower or upper case; read once, here) and the CA bundle from
+            ``REQUESTS_CA_BUNDLE`` (default True). ``.netrc`` is never read.
         catchup: how `runs.events()` reads: ``"sse"`` (default), every page over one
             ``live=sse`` connection that is closed once up to date (2-3x faster on long runs:
             no round trip per 100 events); or ``"get"``, one GET per page of at most 100.
         max_event_size: the most bytes buffered for one SSE event (a catch-up or long-poll
-            body may be 8 times that); a server sending more, such as a line that never ends,
-            gets a `ProtocolError` instead of exhausting memory.
+            body may be 8 times that), counted after decompression; a server sending more,
+            such as a line that never ends or a decompression bomb, gets a `ProtocolError`
+            instead of exhausting memory.
     """
 
     base_url: str
@@ -120,6 +129,8 @@ class AsyncFlueClient:
         verify: Verify = True,
         catchup: Literal["get", "sse"] = "sse",
         max_event_size: int = 64 * 1024 * 1024,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         if base_url is None:
             base_url = os.environ.get("FLUE_BASE_URL")
@@ -144,7 +155,13 @@ class AsyncFlueClient:
         if max_event_size < 1:
             raise InvalidArgumentError(f"max_event_size must be >= 1, got {max_event_size}")
         self.max_event_size = max_event_size
-        self._transport = AsyncTransport(timeout=self.timeout, session=session, verify=verify)
+        self._transport = AsyncTransport(
+            timeout=self.timeout,
+            session=session,
+            verify=verify,
+            proxy=proxy,
+            trust_env=trust_env,
+        )
         if token is not None and urlsplit(self.base_url).scheme == "http":
             host = urlsplit(self.base_url).hostname or ""
             if host not in ("127.0.0.1", "localhost", "::1"):
@@ -178,6 +195,9 @@ class AsyncFlueClient:
     async def _headers_for(self, request: HttpRequest) -> dict[str, str]:
         headers = dict(request.headers)
         headers.update(await resolve_headers(self._headers))
+        # what both flavours can decode (a caller's own Accept-Encoding header wins)
+        if not any(name.lower() == "accept-encoding" for name in headers):
+            headers["Accept-Encoding"] = ACCEPT_ENCODING
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token}"
         return headers

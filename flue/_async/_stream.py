@@ -154,7 +154,8 @@ class AsyncBatchStream:
                         action.seconds,
                         action.reason,
                     )
-                    await self._transport.sleep(action.seconds, self._token)
+                    if action.seconds > 0:  # a fast reconnect (0 s) does not yield or wait
+                        await self._transport.sleep(action.seconds, self._token)
                 else:
                     assert isinstance(action, Done)
                     await self._close_response()

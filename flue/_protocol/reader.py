@@ -6,7 +6,7 @@ one of
 * `SendRequest` -> send it, then call `receive_response(status, headers)`;
 * `NEED_DATA`   -> read the next chunk of the body and `receive_data(chunk)` (``b""`` at end);
 * `Deliver`     -> hand ``batch.items`` to the caller, then call `batch_delivered()`;
-* `Sleep`       -> close the response, wait ``seconds``, ask again (a retry follows);
+* `Sleep`       -> close the response, wait ``seconds`` (maybe 0), ask again (a retry follows);
 * `Done`        -> close the response; the stream is over.
 
 A transport failure at any point is reported with `receive_transport_error()`. Fatal errors are
@@ -14,6 +14,39 @@ raised by `next_action()`. The reader owns paging until up to date, the switch t
 SSE, the cursor echo, reconnecting an SSE body that ended without ``streamClosed`` (and never
 after it), retries with backoff, and the checkpoint `offset`, which moves only when the driver
 confirms that a batch was delivered, so resuming from it never skips an item.
+
+Reconnects and backoff. What counts as progress is defined here and nowhere else:
+
+* A response *makes progress* when it brings something new: items, a moved offset, the first
+  "up to date", or the end of the stream (a batch `_enqueue` queues). Flue's repeated keep-alive
+  control frames at the same offset are not progress.
+* A response *works* when it makes progress or is a valid answer that did its job: a complete
+  200/204/304 answer (the instant-204 and instant-empty long-poll guards aside), or an SSE
+  connection that sent a valid control frame and stayed open at least `_MIN_WAIT` (an idle
+  tail). A working response resets the backoff (`RetryState.succeeded`).
+
+1. Recycling is not failure: an SSE body that ends cleanly, without ``streamClosed``, after a
+   valid control frame (servers and proxies recycle SSE connections) is followed at once by a
+   request from the checkpoint, and no attempt is counted. Only `_FREE_QUICK_ENDS` such ends in
+   a row may be *quick* (no progress, open less than `_MIN_WAIT`); every further one counts as
+   a failed attempt with backoff, so a server that ends each connection right after one idle
+   control frame ends the stream through the retry limits, with a ProtocolError saying so. A
+   body that ends before any valid control frame is a failed attempt.
+2. Fast reconnect: the first transport failure (a cut, a reset, a refused connect) after a
+   working response is retried at once; it counts as attempt 1, and only consecutive failures
+   wait for backoff (from ``initial_delay``).
+3. A long-poll answered 502 or 504 (a proxy whose read timeout is shorter than Flue's 30 s
+   window) is a failed attempt whose retry is a plain catch-up read, which the server answers
+   at once: its success resets the backoff, then long-polling resumes. An idle live stream
+   behind such a proxy lives as long as the server answers; when every read gets 502/504, the
+   stream ends after ``max_attempts``/``max_elapsed`` like any run of failures.
+4. Any other retryable status backs off from the first failure (``Retry-After`` is a floor).
+5. An answer without a valid Content-Length or chunked Transfer-Encoding ends where the
+   connection ends, and a connection cut inside the header block looks like such an answer
+   (``http.client`` takes the end of the stream for the end of the headers). So when one is
+   malformed (no ``Stream-Next-Offset``, not ``text/event-stream``, a JSON body that does not
+   parse or is empty, a 204 that moves the offset without closing the stream) it is taken for
+   a cut and retried as one; a framed answer that is malformed is fatal.
 """
 
 from __future__ import annotations
@@ -110,10 +143,15 @@ class ReaderState(enum.Enum):
 
 
 _ERROR_BODY_CAP = 64 * 1024
-# A long-poll 204 without progress that comes back faster than this did not wait for data: a
-# server that does so every time would make the reader spin, so it counts as a failed attempt.
-# (Flue waits 30 s; even test servers wait 0.2 s or more.)
-_INSTANT_204 = 0.1
+# A long-poll 204 without progress that comes back faster than this did not wait for data, and
+# an SSE connection without progress that ends sooner was not held open at an idle tail: a
+# server that does so every time would make the reader spin. (Flue waits 30 s, Durable Streams
+# servers recycle SSE after about 60 s, proxies time out after seconds; test servers 0.2 s.)
+_MIN_WAIT = 0.1
+# Quick SSE ends (see the module comment) in a row that still reconnect at once, uncounted.
+_FREE_QUICK_ENDS = 3
+# Statuses a proxy answers when its read timeout ends a long-poll before the server's window.
+_PROXY_TIMEOUTS = (502, 504)
 # Consecutive SSE control frames that neither move the offset nor say "up to date" (so more
 # data is waiting, yet none comes) before the server is declared stuck.
 _MAX_STUCK_CONTROLS = 10
@@ -159,6 +197,9 @@ class StreamReader:
         self._sent_at = 0.0
         self._stuck_controls = 0
         self._sse_healthy = False  # this SSE connection sent a valid control frame
+        self._quick_ends = 0  # quick SSE ends in a row (module comment, rule 1)
+        self._worked = False  # the last response worked: a transport failure retries at once
+        self._probe = False  # send a plain catch-up read next (module comment, rule 3)
         self._request: HttpRequest | None = None
         self._request_offset = offset
         self._status = 0
@@ -220,7 +261,7 @@ class StreamReader:
             self.cursor = head.cursor
         if status == 200 and self._request is not None and self._is_sse_request():
             if head.content_type != "text/event-stream":
-                self._fail(
+                self._malformed(
                     ProtocolError(
                         f"asked for an SSE stream but got content-type "
                         f"{head.content_type or '(none)'!r} from {self._request.url}"
@@ -244,7 +285,7 @@ class StreamReader:
             self._fail(ProtocolError(f"unexpected HTTP {status} answering a stream read"))
             return
         if head.next_offset is None:
-            self._fail(
+            self._malformed(
                 ProtocolError(
                     "the server answered a read with 200 but no Stream-Next-Offset header, so "
                     "there is no way to continue; is base_url pointing at a Flue application?"
@@ -292,13 +333,12 @@ class StreamReader:
             ReaderState.SSE_BODY,
         ):
             raise RuntimeError(f"receive_transport_error() called in state {self.state.value}")
-        if self.state is ReaderState.SSE_BODY and self._sse_healthy:
-            # The connection worked (a valid control frame came, maybe only a keep-alive at
-            # the tail): its loss starts a fresh backoff sequence, or an idle stream behind a
-            # proxy that cuts connections now and then would run out of attempts.
-            self.retry.succeeded()
+        if self.state is ReaderState.SSE_BODY:
+            # An idle connection cut by a proxy now and then worked: its loss starts a fresh
+            # backoff sequence, or the stream would run out of attempts while nothing happens.
+            self._settle_sse_connection()
         self._drop_connection()
-        self._retry_or_fail(error, retry_after=None)
+        self._retry_or_fail(error, retry_after=None, cut=True)
 
     def batch_delivered(self) -> None:
         """The caller has every item of the last `Deliver`: advance the checkpoint."""
@@ -334,10 +374,11 @@ class StreamReader:
     def _make_request(self) -> HttpRequest:
         if self.live is LiveMode.SSE:
             mode: LiveMode | None = LiveMode.SSE
-        elif self.live is LiveMode.LONG_POLL and self.up_to_date:
+        elif self.live is LiveMode.LONG_POLL and self.up_to_date and not self._probe:
             mode = LiveMode.LONG_POLL
         else:
             mode = None
+        self._probe = False
         request = build_read_request(
             self.stream_url, offset=self.offset, tail=self.tail, live=mode, cursor=self.cursor
         )
@@ -349,6 +390,25 @@ class StreamReader:
         self.requests_sent += 1
         self.state = ReaderState.AWAIT_RESPONSE
         return request
+
+    def _malformed(self, error: ProtocolError) -> None:
+        """A malformed answer: fatal, unless it may be a cut one (module comment, rule 5)."""
+        length = self._headers.get("content-length", "")
+        coding = self._headers.get("transfer-encoding", "").lower()
+        # a value cut short ("content-length: ", "chun") frames nothing either
+        if (length.isdigit() and length.isascii()) or coding.endswith("chunked"):
+            self._fail(error)
+            return
+        self._drop_connection()
+        self.state = ReaderState.SEND
+        self._retry_or_fail(
+            ProtocolError(
+                f"{error}; the answer had neither Content-Length nor Transfer-Encoding, so the "
+                "connection was probably cut before its end"
+            ),
+            retry_after=None,
+            cut=True,
+        )
 
     def _fail(self, error: FlueError) -> None:
         self._drop_connection()
@@ -364,8 +424,20 @@ class StreamReader:
         self._batcher = None
         self._queue.clear()
 
-    def _retry_or_fail(self, error: FlueError, *, retry_after: float | None) -> None:
-        delay = self.retry.failed(retry_after)
+    def _succeeded(self) -> None:
+        """The response worked (module comment): reset the backoff."""
+        self.retry.succeeded()
+        self._worked = True
+
+    def _retry_or_fail(
+        self, error: FlueError, *, retry_after: float | None, cut: bool = False
+    ) -> None:
+        """A failed attempt: sleep before the retry, or fail when the retry limits are spent.
+
+        ``cut``: a transport failure, retried at once when the last response worked.
+        """
+        immediate, self._worked = cut and self._worked, False
+        delay = self.retry.failed(retry_after, immediate=immediate)
         if delay is None:
             self._fail(gave_up(error, self.retry.failures))
             return
@@ -392,13 +464,22 @@ class StreamReader:
         """204 (long-poll window passed, or closed at the tail) and 304 (nothing new)."""
         next_offset = head.next_offset or self.offset
         closed = head.closed
+        if not not_modified and not closed and next_offset != self._request_offset != "now":
+            # "nothing new" that moves the checkpoint: a header block cut inside that value
+            self._malformed(
+                ProtocolError(
+                    f"the server answered a read at offset {self._request_offset!r} with 204 "
+                    f"(nothing new) but Stream-Next-Offset {next_offset!r}"
+                )
+            )
+            return
         if (
             not not_modified
             and not closed
             and next_offset == self._request_offset
             and self._request is not None
             and self._request.kind is RequestKind.LONG_POLL
-            and self._clock() - self._sent_at < _INSTANT_204
+            and self._clock() - self._sent_at < _MIN_WAIT
         ):
             self.state = ReaderState.SEND
             self._retry_or_fail(
@@ -410,7 +491,7 @@ class StreamReader:
                 retry_after=None,
             )
             return
-        self.retry.succeeded()
+        self._succeeded()
         self.state = ReaderState.SEND
         self._enqueue(
             Batch(
@@ -438,7 +519,7 @@ class StreamReader:
             else:
                 items = decode_json_batch(body, objects_only=self.objects_only)
         except ProtocolError as exc:
-            self._fail(exc)
+            self._malformed(exc)
             return
         no_progress = head.next_offset == self._request_offset and not head.closed
         if no_progress and not head.up_to_date:
@@ -465,7 +546,7 @@ class StreamReader:
                 retry_after=None,
             )
             return
-        self.retry.succeeded()
+        self._succeeded()
         self._enqueue(
             Batch(
                 items=items,
@@ -493,6 +574,12 @@ class StreamReader:
             run_id=self.run_id,
         )
         if is_retryable_status(self._status):
+            if (
+                self._status in _PROXY_TIMEOUTS
+                and self._request is not None
+                and self._request.kind is RequestKind.LONG_POLL
+            ):
+                self._probe = True  # rule 3: is the server there? a catch-up answers at once
             self._retry_or_fail(error, retry_after=error.retry_after)
         else:
             self._fail(error)
@@ -520,7 +607,7 @@ class StreamReader:
                         )
                 if queued and not self._sse_progress:
                     self._sse_progress = True
-                    self.retry.succeeded()
+                    self._succeeded()
                 if batch.closed or (batch.up_to_date and self.live is None):
                     break  # nothing after this matters; the driver closes the body
         except ProtocolError as exc:
@@ -529,19 +616,35 @@ class StreamReader:
         if not data:
             self._sse_finished = True
 
+    def _settle_sse_connection(self) -> None:
+        """Account for an SSE connection that ended or was cut (module comment, rule 1)."""
+        if self._sse_progress:
+            self._quick_ends = 0  # its first progress already reset the backoff
+        elif self._sse_healthy and self._clock() - self._sent_at >= _MIN_WAIT:
+            self._quick_ends = 0
+            self._succeeded()
+        elif self._sse_healthy:
+            self._quick_ends += 1
+
     def _after_sse_end(self) -> Action:
         """The SSE body ended (all its batches delivered) without ``streamClosed``."""
-        progressed = self._sse_progress
+        self._settle_sse_connection()
+        healthy, quick_ends = self._sse_healthy, self._quick_ends
         self._drop_connection()
         self._sse_finished = False
-        if progressed:
-            self.state = ReaderState.SEND  # a server may end SSE bodies; resume at once
-            return self.next_action()
-        self._retry_or_fail(
-            ProtocolError(
-                "the SSE response ended before any control frame; "
-                f"status {self._status} from {self._request.url if self._request else ''}"
-            ),
-            retry_after=None,
-        )
+        self.state = ReaderState.SEND
+        if healthy and quick_ends <= _FREE_QUICK_ENDS:
+            return self.next_action()  # recycled: reconnect at once from the checkpoint
+        url = self._request.url if self._request is not None else self.stream_url
+        if healthy:
+            error = ProtocolError(
+                f"the server ended {quick_ends} SSE responses in a row right after a control "
+                "frame, with no new data and without holding the connection open; reconnecting "
+                f"at once would spin, so the reader backs off ({url})"
+            )
+        else:
+            error = ProtocolError(
+                f"the SSE response ended before any control frame; status {self._status} from {url}"
+            )
+        self._retry_or_fail(error, retry_after=None)
         return self.next_action()

@@ -3,8 +3,11 @@
 `RetryPolicy` is the user-facing settings value. `RetryState` tracks one stream's consecutive
 failures: `failed()` returns how long to wait before the next attempt (or None when the limits
 are spent) and `succeeded()` resets it. Delays come from `backoff.expo` with full jitter drawn
-from an injectable `random.Random`; a server's ``Retry-After`` is a floor. The clock is injected
-too, so tests control time.
+from an injectable `random.Random`; a server's ``Retry-After`` is a floor. A failure the caller
+marks ``immediate`` (the stream reader's fast reconnect after a working connection was cut)
+waits nothing and leaves the backoff sequence where it was, so the next consecutive failure
+still starts at ``initial_delay``; it counts towards ``max_attempts`` like any other. The clock
+is injected too, so tests control time.
 """
 
 from __future__ import annotations
@@ -95,8 +98,11 @@ class RetryState:
             return 0.0
         return self._clock() - self._first_failure
 
-    def failed(self, retry_after: float | None = None) -> float | None:
-        """Record a failure; return the delay before the next attempt, or None to give up."""
+    def failed(self, retry_after: float | None = None, *, immediate: bool = False) -> float | None:
+        """Record a failure; return the delay before the next attempt, or None to give up.
+
+        ``immediate``: retry at once (still counted); ``Retry-After`` remains a floor.
+        """
         policy = self.policy
         now = self._clock()
         if self._first_failure is None:
@@ -104,6 +110,18 @@ class RetryState:
         self.failures += 1
         if policy.max_attempts is not None and self.failures >= policy.max_attempts:
             return None
+        delay = 0.0 if immediate else self._next_wait()
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        if policy.max_elapsed is not None and (now - self._first_failure) + delay > (
+            policy.max_elapsed
+        ):
+            return None
+        self.total_retries += 1
+        return delay
+
+    def _next_wait(self) -> float:
+        policy = self.policy
         if self._waits is None:
             # imported on the first failure: `backoff` pulls in asyncio, which a blocking
             # program (or `import flue`) should not pay for
@@ -117,13 +135,6 @@ class RetryState:
         delay = float(next(self._waits))
         if policy.jitter:
             delay = self._rng.uniform(0.0, delay)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        if policy.max_elapsed is not None and (now - self._first_failure) + delay > (
-            policy.max_elapsed
-        ):
-            return None
-        self.total_retries += 1
         return delay
 
 

@@ -156,7 +156,8 @@ class BatchStream:
                         action.seconds,
                         action.reason,
                     )
-                    self._transport.sleep(action.seconds, self._token)
+                    if action.seconds > 0:  # a fast reconnect (0 s) does not yield or wait
+                        self._transport.sleep(action.seconds, self._token)
                 else:
                     assert isinstance(action, Done)
                     self._close_response()

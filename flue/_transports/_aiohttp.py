@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import inspect
 import os
@@ -14,13 +15,25 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from flue._protocol.http import HttpRequest
-from flue._transports._common import Timeout, check_ca_bundle, read_timeout_for
+from flue._transports._common import (
+    DecodedBody,
+    Timeout,
+    body_too_large,
+    check_ca_bundle,
+    client_network,
+    proxy_auth_error,
+    proxy_connect_error,
+    read_timeout_for,
+    tunnel_error,
+)
+from flue._transports._proxy import Proxy, ProxySettings
 from flue._transports._reasons import causes, clean, os_reason, tls_reason
 from flue.errors import (
     ConnectError,
     ConnectionLostError,
     FlueTimeoutError,
     InvalidArgumentError,
+    ProtocolError,
     TLSError,
     TooManyRedirectsError,
     TransportError,
@@ -42,7 +55,9 @@ Verify: TypeAlias = bool | str | ssl.SSLContext
 _CHUNK = 65536
 
 
-def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError:
+def _map_error(
+    exc: BaseException, url: str, *, reading: bool, proxy: Proxy | None = None
+) -> TransportError:
     # the text comes from the root cause (see _reasons): aiohttp's own messages carry
     # connection keys with object reprs
     where = url.split("?", 1)[0]
@@ -63,6 +78,17 @@ def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError
             f"TLS handshake with {where} failed ({detail}): the server may not speak TLS on "
             "that port; if it serves plain HTTP, use an http:// URL."
         )
+    if isinstance(exc, aiohttp.ClientHttpProxyError):  # CONNECT answered with an error
+        return tunnel_error(proxy, exc.status, exc.message or "", urlsplit(url).netloc)
+    if not reading and proxy is not None:
+        # every connection goes to the proxy: failing to connect is failing to reach it
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return proxy_connect_error(proxy, None, timed_out=True)
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return proxy_connect_error(proxy, os_reason(exc, proxy.host))
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):  # a proxy of the caller's session
+        why = os_reason(exc, None) or "connection failed"
+        return ConnectError(f"could not connect through the proxy: {why}")
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         if reading:
             phase = "reading the response from"
@@ -110,6 +136,19 @@ def _ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext | bool:
     return ssl.create_default_context()
 
 
+def _buffered(content: aiohttp.StreamReader) -> bytes:
+    """Bytes already received by an aiohttp stream whose connection has failed."""
+    buffer = getattr(content, "_buffer", None)
+    read_nowait = getattr(content, "_read_nowait", None)
+    if not buffer or read_nowait is None:
+        return b""
+    try:
+        data = read_nowait(-1)
+    except Exception:  # a private API that changed shape: fall back to losing the bytes
+        return b""
+    return data if isinstance(data, bytes) else b""
+
+
 class AsyncCancelToken:
     """Set by `cancel()`; wakes a stream sleeping between retries."""
 
@@ -151,25 +190,47 @@ class AsyncResponse:
         self._url = url
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
+        # aiohttp's own decompression is off: aiohttp 3.10 inflates each network chunk whole
+        # (a 255 KiB gzip bomb became one 125 MiB chunk). The body is decoded here, bounded,
+        # as it arrives, by the same decoder as the blocking flavour
+        encodings = response.headers.getall("Content-Encoding", [])
+        self._body = DecodedBody.for_response(
+            ", ".join(encodings) or None, status=self.status, url=url
+        )
 
-    async def read_chunk(self) -> bytes:
-        """The next bytes of the body as they arrive; ``b""`` at the end."""
+    async def _read_raw(self) -> bytes:
+        content = self._response.content
         try:
-            return await self._response.content.readany()
+            return await content.readany()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            # aiohttp raises a lost connection before handing out the bytes that arrived with
+            # it (whole SSE frames may be among them): hand those out first, the error on the
+            # next read. There is no public API for this; without the private buffer (another
+            # aiohttp version) the bytes are lost and the reader resumes from its checkpoint.
+            leftover = _buffered(content)
+            if leftover:
+                return leftover
             raise _map_error(exc, self._url, reading=True) from exc
 
+    async def read_chunk(self) -> bytes:
+        """The next bytes of the (decoded) body as they arrive; ``b""`` at the end."""
+        body = self._body
+        if body is None:
+            return await self._read_raw()
+        while (out := body.pull()) is None:
+            body.push(await self._read_raw())
+        return out
+
     async def read_all(self, limit: int) -> bytes:
-        """The whole body, or its first `limit` bytes."""
+        """The whole (decoded) body; a `ProtocolError` once it exceeds `limit` bytes."""
         parts: list[bytes] = []
         size = 0
-        while size < limit:
-            chunk = await self.read_chunk()
-            if not chunk:
-                break
-            parts.append(chunk)
+        while chunk := await self.read_chunk():
             size += len(chunk)
-        return b"".join(parts)[:limit]
+            if size > limit:
+                raise body_too_large(self._url, limit)
+            parts.append(chunk)
+        return b"".join(parts)
 
     async def close(self) -> None:
         """Release the connection."""
@@ -184,6 +245,26 @@ class AsyncResponse:
         self._response.close()
 
 
+_PROXY_AUTHORIZATION = "Proxy-Authorization"
+
+
+class _ProxyAuthRequest(aiohttp.ClientRequest):
+    """Sends the proxy's credentials, given as ``proxy_headers``, with plain-HTTP requests too.
+
+    aiohttp sends ``proxy_headers`` with CONNECT only (HTTPS); for a plain-HTTP request through
+    a proxy it takes credentials from ``proxy_auth`` alone, deprecated in recent aiohttp. The
+    header is set on each request object, so a redirect to https:// never carries it into the
+    tunnel, to the server.
+    """
+
+    def update_proxy(self, proxy: Any, proxy_auth: Any, proxy_headers: Any) -> None:
+        super().update_proxy(proxy, proxy_auth, proxy_headers)
+        if proxy is not None and self.proxy_headers and not self.is_ssl():
+            value = self.proxy_headers.get(_PROXY_AUTHORIZATION)
+            if value:
+                self.headers[_PROXY_AUTHORIZATION] = value
+
+
 class AsyncTransport:
     """Sends `HttpRequest`s with an `aiohttp.ClientSession` (ours, or the caller's)."""
 
@@ -194,21 +275,63 @@ class AsyncTransport:
         session: aiohttp.ClientSession | None = None,
         verify: bool | str | ssl.SSLContext = True,
         max_redirects: int = 10,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self._timeout = timeout
         self._session = session
         self._owns_session = session is None
         self._max_redirects = max_redirects
+        verify, self._proxies = client_network(
+            verify=verify,
+            proxy=proxy,
+            trust_env=trust_env,
+            owns_session=self._owns_session,
+            environ=os.environ,
+        )
         self._ssl: ssl.SSLContext | bool = _ssl_context(verify)
+        self._one_shot: aiohttp.ClientSession | None = None
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self, *, one_shot: bool = False) -> aiohttp.ClientSession:
+        if one_shot:
+            # plain HTTP through a proxy: many proxies (tinyproxy among them) close the
+            # connection after each answer without saying so. urllib3 notices before reusing
+            # one; recent aiohttp versions pool proxy connections (3.10 closed them) without
+            # noticing, and then fail to send the next request (a POST is not resent). So
+            # these connections are used once.
+            if self._one_shot is None:
+                self._one_shot = self._new_session(force_close=True)
+            return self._one_shot
         if self._session is None:
-            # every live stream holds its connection for as long as it runs, so aiohttp's
-            # default cap of 100 would make the 101st stream wait; pass your own session to cap
-            self._session = aiohttp.ClientSession(
-                auto_decompress=True, connector=aiohttp.TCPConnector(limit=0)
-            )
+            self._session = self._new_session(force_close=False)
         return self._session
+
+    @staticmethod
+    def _new_session(*, force_close: bool) -> aiohttp.ClientSession:
+        # every live stream holds its connection for as long as it runs, so aiohttp's
+        # default cap of 100 would make the 101st stream wait; pass your own session to cap.
+        # The environment (proxies) is read by client_network(), alike for both flavours.
+        return aiohttp.ClientSession(
+            auto_decompress=False,
+            trust_env=False,
+            connector=aiohttp.TCPConnector(limit=0, force_close=force_close),
+            request_class=_ProxyAuthRequest,
+        )
+
+    def _proxy_options(self, url: str) -> tuple[Proxy | None, dict[str, Any]]:
+        """The proxy of a request and the options that say so to aiohttp."""
+        settings: ProxySettings | None = self._proxies
+        proxy = settings.for_url(url) if settings is not None else None
+        if proxy is None:
+            return None, {}
+        options: dict[str, Any] = {"proxy": proxy.url}
+        if proxy.username is not None:
+            # sent with CONNECT (and, by _ProxyAuthRequest, with a plain-HTTP request); the
+            # connection key keeps only a hash of them
+            user = f"{proxy.username}:{proxy.password or ''}".encode()
+            basic = base64.b64encode(user).decode("ascii")
+            options["proxy_headers"] = {_PROXY_AUTHORIZATION: f"Basic {basic}"}
+        return proxy, options
 
     async def open(
         self,
@@ -227,8 +350,11 @@ class AsyncTransport:
             sock_connect=self._timeout.connect,
             sock_read=read_timeout_for(self._timeout, request.kind, wait=wait),
         )
+        proxy, options = self._proxy_options(request.url)
+        one_shot = proxy is not None and urlsplit(request.url).scheme == "http"
+        failure: TransportError | None = None
         try:
-            pending = self._get_session().request(
+            pending = self._get_session(one_shot=one_shot).request(
                 request.method,
                 request.url,
                 headers=headers,
@@ -237,6 +363,8 @@ class AsyncTransport:
                 ssl=self._ssl,
                 max_redirects=self._max_redirects,
                 allow_redirects=True,
+                auto_decompress=False,  # on a caller's session too: see AsyncResponse
+                **options,
             )
             if token is None:
                 response = await pending
@@ -244,9 +372,23 @@ class AsyncTransport:
                 response = await _unless_cancelled(pending, token, request.url)
         except aiohttp.InvalidURL as exc:
             raise InvalidArgumentError(f"invalid URL {request.url!r}: {exc}") from exc
+        except aiohttp.ClientResponseError as exc:
+            # (CONNECT refused, too many redirects) its request_info holds the request's headers:
+            # the bearer token, the proxy's credentials. Our error says what happened and is
+            # raised below, outside this block, so that it neither chains nor carries it
+            failure = _map_error(exc, request.url, reading=False, proxy=proxy)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise _map_error(exc, request.url, reading=False) from exc
-        return AsyncResponse(response, request.url)
+            raise _map_error(exc, request.url, reading=False, proxy=proxy) from exc
+        if failure is not None:
+            raise failure
+        if response.status == 407:  # from a proxy: ours, or one the network imposes
+            response.close()
+            raise proxy_auth_error(proxy, request.url.split("?", 1)[0])
+        try:
+            return AsyncResponse(response, request.url)
+        except ProtocolError:  # a Content-Encoding we cannot decode
+            response.close()
+            raise
 
     def cancel_token(self) -> AsyncCancelToken:
         """A fresh token for one stream."""
@@ -259,9 +401,11 @@ class AsyncTransport:
 
     async def close(self) -> None:
         """Close the session if we created it."""
-        if self._owns_session and self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        if self._owns_session:
+            for session in (self._session, self._one_shot):
+                if session is not None:
+                    await session.close()
+            self._session = self._one_shot = None
 
 
 async def resolve_headers(factory: Any) -> dict[str, str]:

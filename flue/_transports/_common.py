@@ -1,16 +1,40 @@
-"""What both transports share: timeouts, and the per-request timeout choice."""
+"""What both transports share: timeouts and the per-request timeout choice, the CA bundle and
+proxy settings taken from the environment, the decoding of compressed bodies, and the words of
+the errors that both must report alike."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from flue._protocol.encoding import BodyDecoder, decoder_for
 from flue._protocol.http import RequestKind
-from flue.errors import InvalidArgumentError
+from flue._transports._proxy import Proxy, ProxySettings, proxy_settings
+from flue.errors import (
+    ConnectionLostError,
+    InvalidArgumentError,
+    ProtocolError,
+    ProxyAuthenticationError,
+    ProxyError,
+)
 
-__all__ = ["Timeout", "check_ca_bundle", "read_timeout_for"]
+__all__ = [
+    "DecodedBody",
+    "Timeout",
+    "body_too_large",
+    "check_ca_bundle",
+    "client_network",
+    "proxy_auth_error",
+    "proxy_connect_error",
+    "read_timeout_for",
+    "tunnel_error",
+]
+
+# decoded bytes handed out per read; a decompression bomb never holds more than this at once
+DECODE_CHUNK = 65536
 
 
 def _opt_pos(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -64,10 +88,161 @@ def read_timeout_for(timeout: Timeout, kind: RequestKind, *, wait: bool = False)
     return timeout.read
 
 
-def check_ca_bundle(verify: object) -> None:
+def check_ca_bundle(verify: object, *, source: str = "verify") -> None:
     """Refuse a ``verify=`` path that names no readable file or folder, before any request."""
     if isinstance(verify, str) and not os.path.exists(verify):
         raise InvalidArgumentError(
-            f"verify={verify!r}: no CA bundle at that path; pass the path of a PEM file "
+            f"{source}={verify!r}: no CA bundle at that path; pass the path of a PEM file "
             "(or folder of certificates) that exists, True for the system CAs, or an ssl.SSLContext"
         )
+
+
+_CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def client_network(
+    *,
+    verify: Any,
+    proxy: str | None,
+    trust_env: bool,
+    owns_session: bool,
+    environ: Mapping[str, str],
+) -> tuple[Any, ProxySettings | None]:
+    """The TLS verification setting and the proxy settings of a client, the same for both
+    flavours (`environ` is read here, once).
+
+    With ``trust_env`` and ``verify=True``, ``REQUESTS_CA_BUNDLE`` (or ``CURL_CA_BUNDLE``) names
+    the CA bundle, as `requests` has always done, in the asyncio client too. ``.netrc`` is never
+    read: its credentials would replace the bearer token. A session passed in by the caller
+    keeps its own proxy configuration (None is returned for it).
+    """
+    if not isinstance(trust_env, bool):
+        raise InvalidArgumentError(f"trust_env must be True or False, got {trust_env!r}")
+    if proxy is not None and not owns_session:
+        raise InvalidArgumentError(
+            "proxy= cannot be combined with session=: configure the proxy on your session"
+        )
+    if verify is True and trust_env:
+        for name in _CA_BUNDLE_VARIABLES:
+            path = environ.get(name, "").strip()
+            if path:
+                check_ca_bundle(path, source=name)
+                verify = path
+                break
+    check_ca_bundle(verify)
+    proxies = proxy_settings(proxy=proxy, trust_env=trust_env, environ=environ)
+    return verify, proxies if owns_session else None
+
+
+class DecodedBody:
+    """The decoding of one compressed response body, driven by a transport's read loop::
+
+        while (out := body.pull()) is None:
+            body.push(<next raw bytes, b"" at the end>)
+        return out
+
+    `pull()` gives decoded bytes (at most `DECODE_CHUNK`), ``b""`` at the end, or None when it
+    needs more raw bytes. A cut-short compressed body is a `ConnectionLostError` (retried like
+    any cut body); corrupt data is a `ProtocolError` (a retry would most likely get the same
+    mangled bytes). An error response's body only feeds an error message, so it is decoded
+    as far as it goes and never fails.
+    """
+
+    def __init__(self, decoder: BodyDecoder, *, lenient: bool, where: str) -> None:
+        self._decoder = decoder
+        self._lenient = lenient
+        self._where = where
+        self._eof = False
+        self._done = False
+
+    @classmethod
+    def for_response(
+        cls, content_encoding: str | None, *, status: int, url: str
+    ) -> DecodedBody | None:
+        """The decoding for a response (None: not encoded, read it as it comes)."""
+        where = url.split("?", 1)[0]
+        lenient = status >= 300
+        try:
+            decoder = decoder_for(content_encoding, where=where)
+        except ProtocolError:
+            if lenient:
+                return None  # an error body in an unknown coding: shown raw, never decoded
+            raise
+        return None if decoder is None else cls(decoder, lenient=lenient, where=where)
+
+    def pull(self) -> bytes | None:
+        """Decoded bytes, ``b""`` once the body has ended, None to ask for raw bytes."""
+        if self._done:
+            return b""
+        try:
+            out = self._decoder.read(DECODE_CHUNK)
+        except ProtocolError:
+            if not self._lenient:
+                raise
+            out, self._done = b"", True
+        if out or self._done:
+            return out
+        if not self._eof:
+            return None
+        self._done = True
+        if not self._decoder.complete and not self._lenient:
+            raise ConnectionLostError(
+                f"the connection to {self._where} broke mid-response (the compressed body "
+                "was cut short)"
+            )
+        return b""
+
+    def push(self, raw: bytes) -> None:
+        """Raw body bytes as they arrived; ``b""`` when the body has ended."""
+        if raw:
+            self._decoder.feed(raw)
+        else:
+            self._eof = True
+
+
+def body_too_large(url: str, limit: int) -> ProtocolError:
+    """A response body went past the cap (counted in decoded bytes)."""
+    return ProtocolError(
+        f"the response body from {url.split('?', 1)[0]} exceeded {limit} bytes (decoded); "
+        "the server sent more than any valid answer holds"
+    )
+
+
+def proxy_connect_error(proxy: Proxy, reason: str | None, *, timed_out: bool = False) -> ProxyError:
+    """Could not connect to the proxy itself (refused, unknown host, timed out): retried."""
+    what = "timed out connecting to" if timed_out else "could not connect to"
+    why = f": {reason}" if reason and not timed_out else ""
+    return ProxyError(
+        f"{what} {proxy.display}{why}; check that the proxy is running and that "
+        f"{proxy.source} names it (or bypass it with NO_PROXY or trust_env=False)"
+    )
+
+
+_AUTH_REASONS = {401: "Unauthorized", 407: "Proxy Authentication Required"}
+
+
+def proxy_auth_error(
+    proxy: Proxy | None, where: str, *, status: int = 407
+) -> ProxyAuthenticationError:
+    """The proxy answered 407 (to a request or to CONNECT): not retried."""
+    name = proxy.display if proxy is not None else "a proxy between you and the server"
+    if proxy is not None and proxy.username is not None:
+        hint = f"it refused the credentials given in {proxy.source}; check them"
+    else:
+        hint = "it wants credentials: give them in the proxy URL, http://user:password@host:port"
+    return ProxyAuthenticationError(
+        f"{name} answered {status} {_AUTH_REASONS[status]} for {where}: {hint}"
+    )
+
+
+def tunnel_error(proxy: Proxy | None, status: int, reason: str, host: str) -> ProxyError:
+    """The proxy answered CONNECT with something other than 200."""
+    if status in (401, 407):  # 401 to CONNECT: only the proxy can ask (tinyproxy does so)
+        return proxy_auth_error(proxy, host, status=status)
+    name = proxy.display if proxy is not None else "the proxy"
+    error = ProxyError(
+        f"{name} could not open a tunnel to {host}: it answered {status} {reason}".rstrip()
+    )
+    if 400 <= status < 500 and status not in (408, 429):
+        error.retryable = False  # the proxy's policy (a port it forbids...): a retry cannot help
+    return error

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
+import re
 import socket
 import threading
 from collections.abc import Mapping
 from typing import Any, TypeAlias
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 import requests.adapters
@@ -17,13 +19,24 @@ import urllib3.connectionpool
 import urllib3.exceptions
 
 from flue._protocol.http import HttpRequest
-from flue._transports._common import Timeout, check_ca_bundle, read_timeout_for
+from flue._transports._common import (
+    DecodedBody,
+    Timeout,
+    body_too_large,
+    client_network,
+    proxy_auth_error,
+    proxy_connect_error,
+    read_timeout_for,
+    tunnel_error,
+)
+from flue._transports._proxy import Proxy, ProxySettings
 from flue._transports._reasons import causes, clean, find, os_reason, tls_reason
 from flue.errors import (
     ConnectError,
     ConnectionLostError,
     FlueTimeoutError,
     InvalidArgumentError,
+    ProtocolError,
     TLSError,
     TooManyRedirectsError,
     TransportError,
@@ -36,14 +49,20 @@ Session: TypeAlias = requests.Session
 Verify: TypeAlias = bool | str
 
 _CHUNK = 65536
+# how http.client reports a CONNECT answered with anything but 200
+_TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})\s*([^'\")]*)")
 
 
-def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError:
+def _map_error(
+    exc: BaseException, url: str, *, reading: bool, proxy: Proxy | None = None
+) -> TransportError:
     # the text comes from the root cause (see _reasons): urllib3's own messages name its
     # connection classes (ours among them) and carry object reprs
     where = url.split("?", 1)[0]
     if isinstance(exc, requests.TooManyRedirects):
         return TooManyRedirectsError(f"too many redirects following {where}")
+    if not reading and find(exc, urllib3.exceptions.ProxyError):
+        return _proxy_error(exc, url, proxy)
     if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
         verification, detail = tls_reason(exc) or (False, "TLS error")
         if verification:
@@ -82,6 +101,23 @@ def _map_error(exc: BaseException, url: str, *, reading: bool) -> TransportError
     if reading:
         return ConnectionLostError(f"the connection to {where} broke mid-response: {reason}")
     return ConnectionLostError(f"the connection to {where} failed: {reason}")
+
+
+def _proxy_error(exc: BaseException, url: str, proxy: Proxy | None) -> TransportError:
+    """A failure on the way through the proxy: connecting to it, or its answer to CONNECT."""
+    for cause in causes(exc):
+        found = _TUNNEL_FAILED.search(str(cause))
+        if found:
+            parts = urlsplit(url)
+            return tunnel_error(proxy, int(found[1]), found[2].strip(), parts.netloc)
+    if proxy is None:  # a proxy of the caller's own session
+        return ConnectError(f"could not connect through the proxy: {_last_words(exc)}")
+    timed_out = any(
+        isinstance(e, (urllib3.exceptions.ConnectTimeoutError, socket.timeout, TimeoutError))
+        and not isinstance(e, urllib3.exceptions.NewConnectionError)  # a subclass, refused
+        for e in causes(exc)
+    )
+    return proxy_connect_error(proxy, os_reason(exc, proxy.host), timed_out=timed_out)
 
 
 def _last_words(exc: BaseException) -> str:
@@ -132,9 +168,12 @@ class Response:
         self._url = url
         self.status = response.status_code
         self.headers: Mapping[str, str] = response.headers
+        # the body is read undecoded (raw.read1) and decoded here, bounded, as it arrives
+        self._body = DecodedBody.for_response(
+            response.headers.get("Content-Encoding"), status=self.status, url=url
+        )
 
-    def read_chunk(self) -> bytes:
-        """The next bytes of the body as they arrive; ``b""`` at the end."""
+    def _read_raw(self) -> bytes:
         try:
             return self._response.raw.read1(_CHUNK)
         except (
@@ -145,17 +184,25 @@ class Response:
         ) as exc:
             raise _map_error(exc, self._url, reading=True) from exc
 
+    def read_chunk(self) -> bytes:
+        """The next bytes of the (decoded) body as they arrive; ``b""`` at the end."""
+        body = self._body
+        if body is None:
+            return self._read_raw()
+        while (out := body.pull()) is None:
+            body.push(self._read_raw())
+        return out
+
     def read_all(self, limit: int) -> bytes:
-        """The whole body, or its first `limit` bytes."""
+        """The whole (decoded) body; a `ProtocolError` once it exceeds `limit` bytes."""
         parts: list[bytes] = []
         size = 0
-        while size < limit:
-            chunk = self.read_chunk()
-            if not chunk:
-                break
-            parts.append(chunk)
+        while chunk := self.read_chunk():
             size += len(chunk)
-        return b"".join(parts)[:limit]
+            if size > limit:
+                raise body_too_large(self._url, limit)
+            parts.append(chunk)
+        return b"".join(parts)
 
     def close(self) -> None:
         """Release the connection."""
@@ -234,17 +281,43 @@ class Transport:
         session: requests.Session | None = None,
         verify: bool | str = True,
         max_redirects: int = 10,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self._timeout = timeout
         self._owns_session = session is None
+        self._verify, self._proxies = client_network(
+            verify=verify,
+            proxy=proxy,
+            trust_env=trust_env,
+            owns_session=self._owns_session,
+            environ=os.environ,
+        )
         self._session = session if session is not None else requests.Session()
         if self._owns_session:
             self._session.max_redirects = max_redirects
+            # the environment is read by client_network() alike for both flavours; requests'
+            # own reading would add .netrc credentials, which replace the bearer token
+            self._session.trust_env = False
             adapter = _TrackingAdapter()
             self._session.mount("http://", adapter)
             self._session.mount("https://", adapter)
-        check_ca_bundle(verify)
-        self._verify = verify
+
+    def _proxy_for(self, url: str) -> tuple[Proxy | None, dict[str, str] | None]:
+        """The proxy of a request, and the ``proxies=`` that says so to requests (None: the
+        caller's session decides)."""
+        settings: ProxySettings | None = self._proxies
+        if settings is None:
+            return None, None
+        proxy = settings.for_url(url)
+        if proxy is None:
+            return None, {}
+        target = proxy.url
+        if proxy.username is not None:
+            user = quote(proxy.username, safe="")
+            password = quote(proxy.password or "", safe="")
+            target = f"http://{user}:{password}@{target[len('http://') :]}"
+        return proxy, {"http": target, "https": target}
 
     def open(
         self,
@@ -258,6 +331,7 @@ class Transport:
 
         Setting `token` while waiting for the head aborts the request (on sessions we created).
         """
+        proxy, proxies = self._proxy_for(request.url)
         _current.token = token
         try:
             response = self._session.request(
@@ -272,16 +346,24 @@ class Transport:
                 stream=True,
                 verify=self._verify,
                 allow_redirects=True,
+                proxies=proxies,
             )
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
             raise InvalidArgumentError(f"invalid URL {request.url!r}: {exc}") from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _map_error(exc, request.url, reading=False) from exc
+            raise _map_error(exc, request.url, reading=False, proxy=proxy) from exc
         finally:
             _current.token = None
             if token is not None:
                 token._detach()
-        return Response(response, request.url)
+        if response.status_code == 407:  # from a proxy: ours, or one the network imposes
+            response.close()
+            raise proxy_auth_error(proxy, request.url.split("?", 1)[0])
+        try:
+            return Response(response, request.url)
+        except ProtocolError:  # a Content-Encoding we cannot decode
+            response.close()
+            raise
 
     def cancel_token(self) -> CancelToken:
         """A fresh token for one stream."""

@@ -25,7 +25,7 @@ from multidict import CIMultiDictProxy
 
 from ._faults import PRE_HANDLER_KINDS, Fault, FaultSet, Mode, RecordedRequest
 from ._reads import ReadConfig, head, parse_read_query, read
-from ._send import Reply, send
+from ._send import Compression, Reply, send
 from ._store import MISSING, RunState, now_iso
 from ._wire import (
     action_input_validation,
@@ -175,8 +175,10 @@ class FakeFlueApp:
         faults: FaultSet,
         auth: AuthHook | None,
         workflows: dict[str, Workflow],
+        compression: Compression | None = None,
     ) -> None:
         self.config = config
+        self.compression = compression
         self.faults = faults
         self.auth = auth
         self.workflows = dict(workflows)
@@ -291,7 +293,9 @@ class FakeFlueApp:
                     request.transport.abort()
                 raise asyncio.CancelledError
             if fault.kind != "delay":
-                return await send(request, _fault_reply(fault, request), None, self.stopping)
+                return await send(
+                    request, _fault_reply(fault, request), None, self.stopping, self.compression
+                )
             try:
                 await asyncio.wait_for(self.stopping.wait(), fault.seconds)
             except asyncio.TimeoutError:
@@ -305,7 +309,7 @@ class FakeFlueApp:
             answer = route_not_found(request.method, raw_path)
         if isinstance(answer, web.StreamResponse):
             return answer
-        return await send(request, answer, fault, self.stopping)
+        return await send(request, answer, fault, self.stopping, self.compression)
 
     async def _authorize(self, rec: RecordedRequest) -> web.StreamResponse | None:
         if self.auth is None:

@@ -3,9 +3,12 @@
 # `parse_read_query` validates the query in Flue's order (duplicate offset, duplicate tail, tail
 # syntax, live without offset, live value, offset syntax). `head` answers HEAD. `read` picks the
 # mode: catch-up (one page, ETag, exact-match 304), long-poll (answer at once when events or the
-# closed tail are there, else wait on the run's change event up to the window and answer 204),
-# or SSE (a frame generator: data frame + control frame per page, heartbeat comments while
-# waiting, a keep-alive control frame after each idle window, end after `streamClosed`).
+# closed tail are there, else wait on the run's change event up to the window and answer with
+# that change: 200 with the events it appended, else 204), or SSE (a frame generator: data
+# frame + control frame per page, heartbeat comments while waiting, a keep-alive control frame
+# after each idle window, end after `streamClosed`; with `sse_recycle`, the body also ends
+# cleanly after a control frame once the connection is that old, as Durable Streams servers
+# recycle SSE connections).
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from typing import Literal
 import attrs
 
 from ._send import Frame, Reply
-from ._store import ReadResult, RunState, format_offset, parse_offset
+from ._store import Change, ReadResult, RunState, format_offset, parse_offset
 from ._wire import SECURITY_HEADERS, dumps, invalid_request
 
 __all__ = ["ReadConfig", "ReadQuery", "head", "parse_read_query", "read"]
@@ -41,6 +44,7 @@ class ReadConfig:
     sse_heartbeat: float | None = 15.0
     sse_keepalive: float = 30.0
     sse_batch: int = 100
+    sse_recycle: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -122,7 +126,7 @@ async def wait_for_change(
     run: RunState, timeout: float | None, stopping: asyncio.Event
 ) -> Literal["data", "timeout", "stopped"]:
     """Wait until the run changes, ``timeout`` passes or the server stops."""
-    changed = asyncio.ensure_future(run.changed.wait())
+    changed = asyncio.ensure_future(run.changed.event.wait())
     stopped = asyncio.ensure_future(stopping.wait())
     try:
         done, _ = await asyncio.wait(
@@ -165,10 +169,10 @@ async def read(
     return _catch_up(run, offset, if_none_match, config)
 
 
-def _page(run: RunState, offset: str, limit: int) -> ReadResult:
+def _page(run: RunState, offset: str, limit: int, as_of: Change | None = None) -> ReadResult:
     start = parse_offset(offset)
     assert start is not None
-    return run.read(start, limit)
+    return run.read(start, limit, as_of)
 
 
 def _catch_up(run: RunState, offset: str, if_none_match: str | None, config: ReadConfig) -> Reply:
@@ -238,11 +242,16 @@ async def _long_poll(
     if first.closed and first.up_to_date:
         return empty(first.next_offset, True)
     # No await since the read above, so no change can have been missed.
+    change = run.changed
     outcome = await wait_for_change(run, config.long_poll_timeout, stopping)
     if outcome == "data":
-        fresh = _page(run, offset, config.page_size)
+        # Flue re-reads as soon as the append that woke the poll has landed, so its answer holds
+        # that append only: a workflow's `run_end` and the closing of the stream come later
+        # (tests/interop/FINDINGS.md). Reading the stream as that change left it does the same.
+        fresh = _page(run, offset, config.page_size, as_of=change)
         if fresh.events:
             return data(fresh)
+        return empty(first.next_offset, change.closed)
     return empty(first.next_offset, run.closed)
 
 
@@ -265,6 +274,7 @@ async def _sse_frames(
     loop = asyncio.get_running_loop()
     heartbeat = config.sse_heartbeat
     next_heartbeat = loop.time() + heartbeat if heartbeat else math.inf
+    recycle_at = loop.time() + config.sse_recycle if config.sse_recycle else math.inf
     current = offset
     while not stopping.is_set():
         result = _page(run, current, config.sse_batch)
@@ -280,8 +290,8 @@ async def _sse_frames(
                 control["upToDate"] = True
         yield _control(control)
         current = result.next_offset
-        if closed:
-            return
+        if closed or loop.time() >= recycle_at:
+            return  # recycling ends the body cleanly after a control frame
         if not result.up_to_date:
             continue
         # At the tail of an open run: wait for a change, beating the heart meanwhile.
@@ -289,13 +299,22 @@ async def _sse_frames(
         while True:
             if _has_more(run, current):
                 break
-            wake_at = min(idle_deadline, next_heartbeat)
+            wake_at = min(idle_deadline, next_heartbeat, recycle_at)
             outcome = await wait_for_change(run, max(0.0, wake_at - loop.time()), stopping)
             if outcome == "stopped":
                 return
             if outcome == "data":
                 break
             now = loop.time()
+            if now >= recycle_at:
+                yield _control(
+                    {
+                        "streamNextOffset": current,
+                        "streamCursor": make_cursor(None, rand),
+                        "upToDate": True,
+                    }
+                )
+                return
             if now >= idle_deadline:
                 # Flue re-reads after this, so an idle wait ends in two identical controls.
                 keep_alive = {

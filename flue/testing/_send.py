@@ -5,6 +5,11 @@
 # only edits headers or the body) a plain `web.Response` is returned; faults that cut, stall or
 # corrupt the body make `send` write the bytes by hand and, for `drop_after`/`stall`, abort the
 # connection.
+#
+# With a `Compression`, a body is compressed (gzip or deflate) when the request's
+# Accept-Encoding allows it, as a compressing proxy would: after the faults that change the
+# body, before those that cut the bytes on the wire. SSE is compressed only when asked, with a
+# sync flush after every frame so that each event can be decoded as soon as it arrives.
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncGenerator
-from typing import Any
+import zlib
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, Literal
 
 import attrs
 from aiohttp import web
@@ -21,7 +27,7 @@ from multidict import CIMultiDict
 
 from ._faults import Fault
 
-__all__ = ["Frame", "Reply", "encode_frame", "send"]
+__all__ = ["Compression", "Frame", "Reply", "encode_frame", "send"]
 
 _CORRUPT_JSON = b'[{"type": "log", "v": 3,, oops'
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -43,6 +49,54 @@ class Reply:
     headers: list[tuple[str, str]]
     body: bytes | None = None
     frames: AsyncGenerator[Frame, None] | None = None
+
+
+@attrs.frozen
+class Compression:
+    """How the server compresses: ``coding`` for JSON (and other whole) bodies, and SSE too
+    when ``sse`` is set."""
+
+    coding: Literal["gzip", "deflate"]
+    sse: bool = False
+
+
+def _accepted(request: web.BaseRequest, coding: str) -> bool:
+    """True when the request's Accept-Encoding allows `coding` (q=0 refuses it)."""
+    allowed: dict[str, float] = {}
+    for item in request.headers.get("Accept-Encoding", "").split(","):
+        name, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if name.strip():
+            allowed[name.strip().lower()] = quality
+    return allowed.get(coding, allowed.get("*", 0.0)) > 0
+
+
+def _compressor(coding: str) -> Callable[[bytes, bool], bytes]:
+    """``pack(data, last)``: compressed bytes for `data`, flushed so that the receiver can
+    decode everything so far (the stream finished when `last`)."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS if coding == "gzip" else 15)
+
+    def pack(data: bytes, last: bool) -> bytes:
+        return packer.compress(data) + packer.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+    return pack
+
+
+def _coding_for(
+    request: web.BaseRequest, reply: Reply, compression: Compression | None
+) -> str | None:
+    if compression is None or reply.status in (204, 304) or request.method == "HEAD":
+        return None
+    if reply.frames is not None and not compression.sse:
+        return None
+    return compression.coding if _accepted(request, compression.coding) else None
 
 
 def encode_frame(frame: Frame) -> bytes:
@@ -95,21 +149,33 @@ class _FrameRewriter:
 
 
 async def send(
-    request: web.BaseRequest, reply: Reply, fault: Fault | None, stopping: asyncio.Event
+    request: web.BaseRequest,
+    reply: Reply,
+    fault: Fault | None,
+    stopping: asyncio.Event,
+    compression: Compression | None = None,
 ) -> web.StreamResponse:
     """Write ``reply`` with ``fault`` (a response-rewriting one, or ``None``) applied."""
     kind = fault.kind if fault is not None else None
     headers = CIMultiDict(reply.headers)
     if kind == "missing_next_offset":
         headers.popall("Stream-Next-Offset", None)
+    coding = _coding_for(request, reply, compression)
+    if compression is not None:
+        headers.add("Vary", "Accept-Encoding")
+    if coding is not None and (reply.frames is not None or reply.body):
+        headers["Content-Encoding"] = coding
     if reply.frames is not None:
-        return await _send_frames(request, reply, headers, fault, stopping)
+        pack = _compressor(coding) if coding is not None else None
+        return await _send_frames(request, reply, headers, fault, stopping, pack)
 
     body = reply.body
     if body is not None and fault is not None and kind == "corrupt_json":
         body = fault.body if fault.body is not None else _CORRUPT_JSON
     if body is not None and fault is not None and kind == "truncate":
         body = body[: fault.nbytes]
+    if body and coding is not None:
+        body = _compressor(coding)(body, True)
     if fault is None or kind not in ("drop_after", "stall"):
         return web.Response(status=reply.status, headers=headers, body=body)
 
@@ -136,6 +202,7 @@ async def _send_frames(
     headers: CIMultiDict[str],
     fault: Fault | None,
     stopping: asyncio.Event,
+    pack: Callable[[bytes, bool], bytes] | None = None,
 ) -> web.StreamResponse:
     assert reply.frames is not None
     resp = web.StreamResponse(status=reply.status, headers=headers)
@@ -175,10 +242,14 @@ async def _send_frames(
             return resp
         async for frame in frames:
             chunk = encode_frame(rewrite(frame))
+            if pack is not None:
+                chunk = pack(chunk, False)
             if budget >= 0:
                 if not await cut(chunk):
                     return resp
             else:
                 await resp.write(chunk)
+    if pack is not None:
+        await resp.write(pack(b"", True))
     await resp.write_eof()
     return resp

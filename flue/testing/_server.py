@@ -14,7 +14,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
@@ -22,6 +22,7 @@ from ._app import AuthHook, FakeFlueApp, bearer_auth
 from ._demo import DEMO_WORKFLOWS
 from ._faults import FaultSet, RecordedRequest
 from ._reads import ReadConfig
+from ._send import Compression
 from ._store import MISSING
 from ._workflows import Workflow, WorkflowFn
 
@@ -65,7 +66,12 @@ class FlueTestServer:
     :data:`AuthHook`), ``demo_workflows`` (register ``emit`` and ``fail``), ``seed`` (of the random
     source behind fault probabilities and cursor jitter), ``page_size`` (events per catch-up or
     long-poll answer), ``long_poll_timeout``, ``sse_heartbeat`` (``None`` disables),
-    ``sse_keepalive``, ``sse_batch`` (Flue's values by default), ``host``/``port``.
+    ``sse_keepalive``, ``sse_batch`` (Flue's values by default), ``sse_recycle`` (seconds after
+    which an SSE body ends cleanly right after a control frame, as Durable Streams servers and
+    proxies recycle SSE connections; ``None``, the default, never, like Flue), ``host``/``port``,
+    ``compress`` (``True`` or ``"gzip"``, or ``"deflate"``: compress JSON bodies for requests
+    whose Accept-Encoding allows it, as a compressing proxy does; off by default, like Flue) and
+    ``compress_sse`` (compress SSE bodies too, with a sync flush after every frame).
     """
 
     def __init__(
@@ -81,9 +87,16 @@ class FlueTestServer:
         sse_heartbeat: float | None = 15.0,
         sse_keepalive: float = 30.0,
         sse_batch: int = 100,
+        sse_recycle: float | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        compress: bool | Literal["gzip", "deflate"] = False,
+        compress_sse: bool = False,
     ) -> None:
+        if compress not in (True, False, "gzip", "deflate"):
+            raise ValueError(f"compress must be True, False, 'gzip' or 'deflate', not {compress!r}")
+        if compress_sse and not compress:
+            raise ValueError("compress_sse=True needs compress=True (or 'gzip'/'deflate')")
         if auth is None and token is not None:
             auth = bearer_auth(token, status=unauthorized_status)
         self.token = token
@@ -96,12 +109,16 @@ class FlueTestServer:
             sse_heartbeat=sse_heartbeat,
             sse_keepalive=sse_keepalive,
             sse_batch=sse_batch,
+            sse_recycle=sse_recycle,
         )
         self._app = FakeFlueApp(
             config=config,
             faults=self.faults,
             auth=auth,
             workflows=DEMO_WORKFLOWS if demo_workflows else {},
+            compression=Compression("gzip" if compress is True else compress, compress_sse)
+            if compress
+            else None,
         )
         self._port = port
         self._runner: web.AppRunner | None = None

@@ -3,8 +3,10 @@
 # "0000000000000000_<n, 16 digits>"; a read from offset X returns the events with a sequence
 # number greater than X's second component (the first component is ignored, as in Flue), and its
 # next offset is the offset of the last event returned, or X itself (re-formatted) when nothing
-# was returned. Every change replaces the run's `asyncio.Event`, so waiters wake without polling.
-# Everything here runs on the server's event loop thread.
+# was returned. Every change replaces the run's `Change` (an `asyncio.Event` plus what the stream
+# looked like at that moment), so waiters wake without polling; a long-poll answers with the
+# change that woke it, as Flue's does (see `_reads._long_poll`). Everything here runs on the
+# server's event loop thread.
 
 from __future__ import annotations
 
@@ -16,7 +18,15 @@ from typing import Any
 
 import attrs
 
-__all__ = ["MISSING", "ReadResult", "RunState", "format_offset", "now_iso", "parse_offset"]
+__all__ = [
+    "MISSING",
+    "Change",
+    "ReadResult",
+    "RunState",
+    "format_offset",
+    "now_iso",
+    "parse_offset",
+]
 
 _PAD = 16
 _OFFSET_RE = re.compile(r"[0-9]+_([0-9]+)")
@@ -63,6 +73,16 @@ class ReadResult:
 
 
 @attrs.define(eq=False)
+class Change:
+    """The next change of a run: `event` is set when it happens, and `events`/`closed` then
+    hold the stream's length and closed flag as that change left them."""
+
+    event: asyncio.Event = attrs.field(factory=asyncio.Event)
+    events: int = 0
+    closed: bool = False
+
+
+@attrs.define(eq=False)
 class RunState:
     """A run's record and its event stream."""
 
@@ -80,7 +100,7 @@ class RunState:
     events: list[dict[str, Any]] = attrs.field(factory=list)
     closed: bool = False
     next_event_index: int = 0
-    changed: asyncio.Event = attrs.field(factory=asyncio.Event)
+    changed: Change = attrs.field(factory=Change)
 
     # -- stream -------------------------------------------------------------------------------
 
@@ -91,8 +111,9 @@ class RunState:
 
     def notify(self) -> None:
         """Wake everything waiting on this run."""
-        old, self.changed = self.changed, asyncio.Event()
-        old.set()
+        old, self.changed = self.changed, Change()
+        old.events, old.closed = len(self.events), self.closed
+        old.event.set()
 
     def decorate(self, event: dict[str, Any]) -> dict[str, Any]:
         """Fill in the envelope fields Flue stamps on every event, keeping any already set."""
@@ -117,14 +138,18 @@ class RunState:
         self.closed = True
         self.notify()
 
-    def read(self, start_after: int, limit: int) -> ReadResult:
-        """Events after sequence number ``start_after``, at most ``limit`` of them."""
+    def read(self, start_after: int, limit: int, as_of: Change | None = None) -> ReadResult:
+        """Events after sequence number ``start_after``, at most ``limit`` of them; with
+        ``as_of``, as the stream stood right after that change."""
+        size, closed = (
+            (len(self.events), self.closed) if as_of is None else (as_of.events, as_of.closed)
+        )
         first = max(start_after + 1, 0)
-        page = self.events[first : first + limit]
-        up_to_date = first + limit >= len(self.events)
+        page = self.events[first : min(first + limit, size)]
+        up_to_date = first + limit >= size
         next_offset = format_offset(first + len(page) - 1) if page else format_offset(start_after)
         return ReadResult(
-            events=page, next_offset=next_offset, up_to_date=up_to_date, closed=self.closed
+            events=page, next_offset=next_offset, up_to_date=up_to_date, closed=closed
         )
 
     # -- record -------------------------------------------------------------------------------

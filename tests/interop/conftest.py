@@ -4,6 +4,16 @@ The Flue release comes from ``$FLUE_INTEROP_VERSION`` (``beta5`` = 1.0.0-beta.5,
 or ``beta9`` = 1.0.0-beta.9; see ``realserver.FLUE_VERSIONS``); ``nox -s interop`` runs the
 suite once per release.
 
+The topology comes from ``$FLUE_INTEROP_TOPOLOGY``: ``direct`` (the default) gives the tests
+the server itself on ``http://127.0.0.1``; ``nginx`` puts nginx in front of it
+(``nginx.NginxFront``: TLS from a local CA, gzip, unbuffered SSE, ``proxy_read_timeout`` 10 s),
+and ``target.client_options`` carries the CA (``verify=``) for clients. ``nox -s
+interop_nginx`` runs the client suites of both flavours that way, plus the tests marked
+``nginx`` (``_async/test_nginx_real.py``), which run only in that topology. The raw-HTTP tests
+(everything outside ``_async``/``_sync``) check the Flue server's own bytes and headers, so they
+run only in the direct topology; the summary line says how many each topology left out. nginx
+missing in the nginx topology is a usage error, never a skip.
+
 Every test collected under ``tests/interop`` is marked ``interop``; the default pytest options
 deselect that marker, so run these with ``pytest -m interop tests/interop``. Nothing here may
 be skipped (a skip is turned into a failure), and the run ends with a line counting the interop
@@ -13,11 +23,13 @@ them, for the CI log.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.interop.nginx import NginxFront, NginxUnavailable, find_nginx
 from tests.interop.realserver import (
     FLUE_VERSIONS,
     VERSION_ENV,
@@ -30,6 +42,29 @@ from tests.interop.realserver import (
 _HERE = Path(__file__).resolve().parent
 _VERSION = pytest.StashKey[str]()
 _SERVED_BY = pytest.StashKey[str]()
+_TOPOLOGY = pytest.StashKey[str]()
+_LEFT_OUT = pytest.StashKey[str]()
+
+#: Environment variable selecting how the tests reach the server (a key of TOPOLOGIES).
+TOPOLOGY_ENV = "FLUE_INTEROP_TOPOLOGY"
+TOPOLOGIES = {
+    "direct": "the Flue server itself, plain HTTP on 127.0.0.1",
+    "nginx": "nginx in front of the Flue server (TLS, gzip, proxy_read_timeout 10 s)",
+}
+#: nginx's proxy_read_timeout in the nginx topology: a typical value below Flue's 30 s
+#: long-poll window and 15 s SSE heartbeat.
+NGINX_READ_TIMEOUT = 10.0
+#: proxy_read_timeout of the second nginx (`recycling_front`), which cuts idle reads quickly so
+#: a test sees several recycles in a few seconds.
+RECYCLE_READ_TIMEOUT = 2.0
+
+
+def resolve_topology() -> str:
+    given = os.environ.get(TOPOLOGY_ENV, "").strip() or "direct"
+    if given not in TOPOLOGIES:
+        choices = ", ".join(f"{name} ({what})" for name, what in TOPOLOGIES.items())
+        raise pytest.UsageError(f"{TOPOLOGY_ENV} is {given!r}; use one of: {choices}.")
+    return given
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,11 +72,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_VERSION] = resolve_flue_version()
     except ProvisionError as exc:
         raise pytest.UsageError(str(exc)) from None
+    config.stash[_TOPOLOGY] = resolve_topology()
+    config.addinivalue_line(
+        "markers", "nginx: runs only in the nginx topology ($FLUE_INTEROP_TOPOLOGY=nginx)"
+    )
+    if config.stash[_TOPOLOGY] == "nginx":
+        try:
+            find_nginx()  # fail at once, not in every test
+        except NginxUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     version = config.stash[_VERSION]
-    return f"interop: Flue {FLUE_VERSIONS[version]} (${VERSION_ENV}={version})"
+    topology = config.stash[_TOPOLOGY]
+    return (
+        f"interop: Flue {FLUE_VERSIONS[version]} (${VERSION_ENV}={version}), "
+        f"topology {topology} (${TOPOLOGY_ENV}): {TOPOLOGIES[topology]}"
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -49,6 +97,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.interop)
+    # The topology decides which interop tests apply (module docstring); the rest are
+    # deselected, and counted in the summary line.
+    topology = config.stash[_TOPOLOGY]
+    kept: list[pytest.Item] = []
+    left_out: list[pytest.Item] = []
+    for item in items:
+        if not _is_interop(item.path):
+            kept.append(item)
+            continue
+        needs_nginx = item.get_closest_marker("nginx") is not None
+        raw_http = _flavour(item.nodeid) == "raw-http"
+        applies = not needs_nginx if topology == "direct" else not raw_http
+        (kept if applies else left_out).append(item)
+    if left_out:
+        why = {
+            "direct": "tests marked nginx need the nginx topology",
+            "nginx": "raw-HTTP tests check the Flue server's own bytes, so run only direct",
+        }[topology]
+        config.stash[_LEFT_OUT] = f"{len(left_out)} deselected in topology {topology} ({why})"
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
 
 
 def _is_interop(path: object) -> bool:
@@ -106,6 +175,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for outcome, per in counts.items():
         detail = ", ".join(f"{f}: {per.get(f, 0)}" for f in ("async", "sync", "raw-http"))
         parts.append(f"{sum(per.values())} {outcome} ({detail})")
+    left_out = config.stash.get(_LEFT_OUT, None)
+    if left_out is not None:
+        parts.append(left_out)
     terminalreporter.write_line(f"interop against {served_by}: " + "; ".join(parts))
 
 
@@ -119,12 +191,49 @@ def real_flue_server(pytestconfig: pytest.Config) -> Iterator[RealFlueServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def interop_target(
+    real_flue_server: RealFlueServer, pytestconfig: pytest.Config
+) -> Iterator[RealFlueServer | NginxFront]:
+    """What the tests talk to in this session's topology: the server, or nginx in front of it."""
+    if pytestconfig.stash[_TOPOLOGY] == "direct":
+        yield real_flue_server
+        return
+    with NginxFront(real_flue_server, read_timeout=NGINX_READ_TIMEOUT) as front:
+        served_by = pytestconfig.stash.get(_SERVED_BY, f"Flue {front.flue_release}")
+        pytestconfig.stash[_SERVED_BY] = (
+            f"{served_by} via nginx {front.nginx_version} (https, gzip, "
+            f"proxy_read_timeout {front.read_timeout:g}s)"
+        )
+        yield front
+
+
 @pytest.fixture
-def target(real_flue_server: RealFlueServer) -> Iterator[RealFlueServer]:
-    """The server under test (``.url`` without trailing slash, ``.token``, ``.kind``).
+def target(
+    interop_target: RealFlueServer | NginxFront,
+) -> Iterator[RealFlueServer | NginxFront]:
+    """The server under test (``.url`` without trailing slash, ``.token``, ``.kind``,
+    ``.client_options`` for a client: ``verify=`` in the nginx topology).
 
     Overrides the fake-server ``target`` of ``tests/testing`` for tests collected here.
     """
-    if not real_flue_server.running:
-        pytest.fail("the real Flue server died:\n" + real_flue_server.log_tail())
-    yield real_flue_server
+    if not interop_target.running:
+        pytest.fail("the server under test died:\n" + interop_target.log_tail())
+    yield interop_target
+
+
+@pytest.fixture
+def nginx_front(target: RealFlueServer | NginxFront) -> NginxFront:
+    """The nginx topology's front (for the tests marked ``nginx``)."""
+    if not isinstance(target, NginxFront):
+        pytest.fail(f"this test needs {TOPOLOGY_ENV}=nginx")
+    return target
+
+
+@pytest.fixture(scope="session")
+def recycling_front(real_flue_server: RealFlueServer) -> Iterator[NginxFront]:
+    """A second nginx, configured like the first but with proxy_read_timeout
+    RECYCLE_READ_TIMEOUT: it answers an idle long-poll 504 and cuts an idle SSE connection
+    within seconds, so a test sees several recycles quickly."""
+    with NginxFront(real_flue_server, read_timeout=RECYCLE_READ_TIMEOUT) as front:
+        yield front

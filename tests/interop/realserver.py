@@ -675,6 +675,12 @@ class RealFlueServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def client_options(self) -> dict[str, object]:
+        """Keyword arguments a client needs besides url and token: none for plain HTTP (the
+        nginx front in ``nginx.py`` gives its CA as ``verify=``)."""
+        return {}
+
     def log_tail(self, limit: int | None = 4000) -> str:
         """The server's combined stdout/stderr (the last ``limit`` characters)."""
         if self.log_path is not None and self.log_path.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from flue._protocol.http import HttpRequest
@@ -18,8 +19,9 @@ def control(**fields: object) -> bytes:
 
 
 def test_an_idle_sse_connection_cut_again_and_again_never_runs_out_of_attempts() -> None:
-    # Each connection works (a keep-alive control frame at the tail), then a proxy cuts it.
-    # Those are not consecutive failures of one request: 20 cuts with 5 attempts allowed.
+    # Each connection works (a keep-alive control frame at the tail, then held open), then a
+    # proxy cuts it. Those are not consecutive failures of one request: 20 cuts with 5 attempts
+    # allowed. The clock moves a second per reading: each connection is held that long.
     calls = 0
 
     def respond(request: HttpRequest) -> Scripted:
@@ -32,12 +34,18 @@ def test_an_idle_sse_connection_cut_again_and_again_never_runs_out_of_attempts()
             status=200, headers=SSE, chunks=[control(streamNextOffset="0_1", streamClosed=True)]
         )
 
+    seconds = itertools.count()
     reader = StreamReader(
-        "http://h/runs/r", offset="0_1", live=LiveMode.SSE, retry=RetryPolicy(max_attempts=5)
+        "http://h/runs/r",
+        offset="0_1",
+        live=LiveMode.SSE,
+        retry=RetryPolicy(max_attempts=5),
+        clock=lambda: float(next(seconds)),
     )
     trace = drive(reader, respond)
     assert trace.done is not None and trace.done.closed
     assert len(trace.requests) == 21
+    assert trace.sleeps == [0.0] * 20  # each cut connection had worked: reconnect at once
 
 
 def test_sse_connections_cut_before_any_control_frame_do_run_out() -> None:

@@ -580,13 +580,35 @@ def test_long_poll_with_data_answers_200_at_once(
 
 
 def test_long_poll_waits_for_the_next_event(target: Any) -> None:
+    # The answer holds the append that woke the long-poll: the log, not the run_end that the
+    # workflow's end appends right after it, and the stream is not closed yet.
     run_id = start(target, "emit", {"count": 1, "startDelayMs": 300})
     resp = get(target, f"/runs/{run_id}", params={"offset": off(0), "live": "long-poll"})
     assert resp.status_code == 200
     events = resp.json()
-    assert events[0]["eventIndex"] == 1
-    assert events[0]["type"] == "log"
-    assert resp.headers["ETag"].startswith(etag(run_id, off(0), "", False)[:-1])
+    assert [(e["eventIndex"], e["type"]) for e in events] == [(1, "log")]
+    assert resp.headers["Stream-Next-Offset"] == off(1)
+    assert resp.headers["Stream-Up-To-Date"] == "true"
+    assert "Stream-Closed" not in resp.headers
+    assert resp.headers["ETag"] == etag(run_id, off(0), off(1), False)
+    assert CURSOR_RE.match(resp.headers["Stream-Cursor"])
+
+
+def test_long_poll_woken_by_run_end_is_not_closed_yet(target: Any) -> None:
+    # run_end wakes the poll before the stream is closed: 200 with run_end alone, no
+    # Stream-Closed; the next long-poll then answers 204 closed.
+    run_id = start(target, "emit", {"count": 0, "startDelayMs": 300})
+    resp = get(target, f"/runs/{run_id}", params={"offset": off(0), "live": "long-poll"})
+    assert resp.status_code == 200
+    assert [(e["eventIndex"], e["type"]) for e in resp.json()] == [(1, "run_end")]
+    assert resp.headers["Stream-Next-Offset"] == off(1)
+    assert resp.headers["Stream-Up-To-Date"] == "true"
+    assert "Stream-Closed" not in resp.headers
+    assert resp.headers["ETag"] == etag(run_id, off(0), off(1), False)
+    after = get(target, f"/runs/{run_id}", params={"offset": off(1), "live": "long-poll"})
+    assert after.status_code == 204
+    assert after.headers["Stream-Next-Offset"] == off(1)
+    assert after.headers["Stream-Closed"] == "true"
 
 
 def test_long_poll_now_on_an_active_run_waits_from_the_tail(target: Any) -> None:

@@ -9,6 +9,9 @@ two workflows (tests/interop/app/README.md): ``emit {count, size, delayMs, start
 ``count`` events between run_start and run_end and returns ``{"emitted", "size"}``;
 ``fail {message, before}`` logs ``before`` events, then throws.
 
+In the nginx topology (``FLUE_INTEROP_TOPOLOGY=nginx``, see conftest.py) ``target`` is nginx
+in front of the server (TLS, gzip, unbuffered SSE), and ``new_client`` passes its CA.
+
 Waits are on conditions with deadlines (`wait_ended`), never a fixed sleep; a hung read is
 stopped by the per-test timeout below.
 """
@@ -51,6 +54,8 @@ ALL_MODES = [False, "long-poll", "sse"]
 def new_client(server: RealFlueServer, **kw: Any) -> FlueClient:
     kw.setdefault("token", server.token)
     kw.setdefault("retry", RETRY)
+    for name, value in server.client_options.items():  # the nginx topology's CA (verify=)
+        kw.setdefault(name, value)
     return FlueClient(server.url, **kw)
 
 
