@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from flue._protocol.batches import Batch
 from flue._protocol.params import OFFSET_NOW, OFFSET_START, LiveMode
-from flue._protocol.retry import RetryPolicy
-from flue._transports._common import Timeout
+from flue._settings import RetryPolicy, Timeout
 from flue.errors import (
     APIError,
     AuthenticationError,
@@ -29,6 +28,7 @@ from flue.errors import (
     ProxyAuthenticationError,
     ProxyError,
     RateLimitError,
+    RedirectError,
     RunNotFoundError,
     ServerError,
     TLSError,
@@ -70,6 +70,7 @@ __all__ = [
     "ProxyAuthenticationError",
     "ProxyError",
     "RateLimitError",
+    "RedirectError",
     "RetryPolicy",
     "RunNotFoundError",
     "RunStream",

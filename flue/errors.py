@@ -2,11 +2,19 @@
 
 Nothing from ``requests``, ``aiohttp`` or ``json`` escapes the package: the transports and the
 protocol core wrap them in these classes and keep the original as ``__cause__``.
+
+Server-derived text (an error body, a reason phrase, a malformed status line) can echo the
+request's credentials back: a proxy that prints the ``Authorization`` header it received. Every
+error made from such text passes through `redact()` with the values of the credentials sent
+(`Secrets`), so the token is never in a message, ``body``, ``details``, a chained exception or
+a log record.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 __all__ = [
     "APIError",
@@ -30,7 +38,10 @@ __all__ = [
     "TooManyRedirectsError",
     "TransportError",
     "WorkflowNotFoundError",
+    "RedirectError",
 ]
+# also here, for the transports and the protocol core (not public API): `Secrets`,
+# `credential_values`, `redact`, `REDACTED`
 
 
 class FlueError(Exception):
@@ -81,8 +92,15 @@ class TLSError(ConnectError):
     retryable = False
 
 
-class TooManyRedirectsError(TransportError):
-    """The server redirected too many times (a redirect loop?)."""
+class RedirectError(TransportError):
+    """A redirect that cannot be followed: to a scheme other than http(s) (``file:``,
+    ``ftp:``, ``data:``...), or one too many. Not retried: the next answer would be the same."""
+
+    retryable = False
+
+
+class TooManyRedirectsError(RedirectError):
+    """The server redirected more than 10 times in a row (a redirect loop?)."""
 
     retryable = False
 
@@ -161,3 +179,154 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx: the server failed; retried automatically, raised once retries are exhausted."""
+
+
+# -- redaction ------------------------------------------------------------------------------
+
+REDACTED = "<redacted>"
+E = TypeVar("E", bound=BaseException)
+
+# header names whose values are credentials (lower case; a name containing any of these words)
+_CREDENTIAL_WORDS = ("auth", "token", "secret", "key", "cookie", "session", "password", "sig")
+_MIN_SECRET = 3  # shorter values would mangle every message they appear in by chance
+
+
+def credential_values(headers: Mapping[str, str]) -> set[str]:
+    """The values to redact among request headers: each credential header's value, and its
+    credentials alone when it has a scheme (``Bearer <token>`` -> ``<token>``)."""
+    found: set[str] = set()
+    for name, value in headers.items():
+        if not isinstance(value, str) or not any(w in name.lower() for w in _CREDENTIAL_WORDS):
+            continue
+        for candidate in (value, value.partition(" ")[2]):
+            candidate = candidate.strip()
+            if len(candidate) >= _MIN_SECRET:
+                found.add(candidate)
+    return found
+
+
+class Secrets:
+    """The credentials a client has sent (token, credential headers), for `redact()`; the
+    most recent `limit` values are kept (a header factory may rotate them).
+
+    Every record of the ``flue`` logger is also scrubbed of the values of all live `Secrets`
+    (a server-chosen cursor or offset, echoed in a logged URL, could carry a credential)."""
+
+    def __init__(self, *values: str | None, limit: int = 64) -> None:
+        self._values: dict[str, None] = {}
+        self._limit = limit
+        for value in values:
+            if value is not None:
+                self.add(value)
+        _install_log_filter()
+        _LIVE.add(self)
+
+    def add(self, value: str) -> None:
+        value = value.strip()
+        if len(value) < _MIN_SECRET or value in self._values:
+            return
+        self._values[value] = None
+        while len(self._values) > self._limit:
+            del self._values[next(iter(self._values))]
+
+    def add_headers(self, headers: Mapping[str, str]) -> None:
+        for value in credential_values(headers):
+            self.add(value)
+
+    def __call__(self) -> frozenset[str]:
+        return frozenset(self._values)
+
+
+def _scrub_text(text: str, secrets: Iterable[str]) -> str:
+    # longest first: a secret that contains another is replaced whole
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _scrub_value(value: Any, secrets: frozenset[str], depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return _scrub_text(value, secrets)
+    if depth > 100:  # deeper than any useful details: not walked further
+        return REDACTED
+    if isinstance(value, list):
+        return [_scrub_value(v, secrets, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {
+            _scrub_text(k, secrets) if isinstance(k, str) else k: _scrub_value(
+                v, secrets, depth + 1
+            )
+            for k, v in value.items()
+        }
+    return value
+
+
+def _mentions(exc: BaseException, secrets: frozenset[str]) -> bool:
+    try:
+        texts = (str(exc), repr(exc))
+    except Exception:  # a str() that fails cannot be shown either: drop it
+        return True
+    return any(secret in text for secret in secrets for text in texts)
+
+
+def redact(error: E, secrets: Iterable[str]) -> E:
+    """`error` with every secret replaced by ``<redacted>`` in its message and, for an
+    `APIError`, its ``message``, ``body`` and ``details``; a chained exception (``__cause__``,
+    ``__context__``) whose text holds a secret is cut from the chain. Returns `error` itself."""
+    found = frozenset(s for s in secrets if s)
+    if not found:
+        return error
+    error.args = tuple(
+        _scrub_text(arg, found) if isinstance(arg, str) else arg for arg in error.args
+    )
+    if isinstance(error, APIError):
+        error.message = _scrub_text(error.message, found)
+        error.body = _scrub_text(error.body, found)
+        error.details = _scrub_value(error.details, found)
+    link: BaseException = error
+    seen = {id(error)}
+    while True:
+        nxt = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+        if nxt is None or id(nxt) in seen:
+            break
+        seen.add(id(nxt))
+        if _mentions(nxt, found):
+            link.__cause__ = None
+            link.__suppress_context__ = True
+            break
+        link = nxt
+    return error
+
+
+_LIVE: weakref.WeakSet[Secrets] = weakref.WeakSet()
+_FILTERED: set[str] = set()
+# loggers that log server-derived text: ours (URLs with the server's cursor), urllib3's
+# request lines and header-parsing warnings
+_LOGGERS = ("flue", "urllib3.connectionpool", "urllib3.connection", "urllib3.response")
+
+
+def _install_log_filter(names: Iterable[str] = _LOGGERS) -> None:
+    """Scrub the records of these loggers (installed with the first client: `import flue`
+    does not import `logging`)."""
+    names = [name for name in names if name not in _FILTERED]
+    if not names:
+        return
+    import logging
+
+    class _Redacting(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            found = frozenset().union(*(secrets() for secrets in list(_LIVE)))
+            if found:
+                try:
+                    text = record.getMessage()
+                except Exception:  # a broken record is logging's to report
+                    return True
+                scrubbed = _scrub_text(text, found)
+                if scrubbed != text:
+                    record.msg, record.args = scrubbed, None
+            return True
+
+    for name in names:
+        logging.getLogger(name).addFilter(_Redacting())
+        _FILTERED.add(name)

@@ -39,6 +39,7 @@ RULES = {
     "AsyncRunStream": "RunStream",
     "AsyncTransport": "Transport",
     "AsyncResponse": "Response",
+    "AsyncCancelToken": "CancelToken",
     "aclose": "close",
 }
 
@@ -50,6 +51,44 @@ class _TrackingRule(unasync.Rule):  # type: ignore[misc]
         if name in RULES:
             used.add(name)
         return str(super()._unasync_name(name))
+
+
+# A line of an async source starting with this (a comment, or a docstring line) speaks about
+# the source itself ("edit here"): it is left out of the generated twin, which carries its
+# own header instead.
+SOURCE_ONLY = "codegen:"
+# phrases that must not reach a generated file outside its header (the check enforces it)
+SOURCE_PHRASES = (
+    "edit here",
+    "generated from here",
+    "generated from this file",
+    "generated from it",
+)
+
+
+def _drop_source_only(body: str) -> str:
+    """The body without the lines meant for the async source only (see SOURCE_ONLY)."""
+    kept = []
+    for line in body.splitlines(keepends=True):
+        text = line.strip().lstrip("#").strip()
+        if text.startswith(SOURCE_ONLY):
+            continue
+        kept.append(line)
+    return "".join(kept)
+
+
+def _source_phrases(path: Path, text: str) -> list[str]:
+    """Problems: phrases about the async source found in a generated file, header aside."""
+    found = []
+    for number, line in enumerate(text.splitlines()[2:], start=3):
+        lowered = line.lower()
+        for phrase in SOURCE_PHRASES:
+            if phrase in lowered:
+                found.append(
+                    f"{path}:{number}: says {phrase!r} (about the async source): start that "
+                    f"line with {SOURCE_ONLY!r} in the source to leave it out of the twin"
+                )
+    return found
 
 
 def _header(src: Path) -> str:
@@ -76,7 +115,7 @@ def generate(out_root: Path) -> list[Path]:
             dst = out_root / dst_dir / src.relative_to(src_path)
             with tokenize.open(dst) as fh:
                 body = fh.read()
-            dst.write_text(_header(src) + body, encoding="utf-8")
+            dst.write_text(_header(src) + _drop_source_only(body), encoding="utf-8")
             written.append(dst)
     if written:
         subprocess.run(
@@ -119,6 +158,9 @@ def check() -> int:
                 problems.append(f"missing generated file: {dst_dir}/{rel}")
             for rel in sorted(committed - fresh):
                 problems.append(f"extra file with no async source: {dst_dir}/{rel}")
+            for rel in sorted(fresh):
+                text = (tmp_root / dst_dir / rel).read_text(encoding="utf-8")
+                problems.extend(_source_phrases(Path(dst_dir) / rel, text))
             for rel in sorted(fresh & committed):
                 new = (tmp_root / dst_dir / rel).read_text(encoding="utf-8")
                 old = (committed_dir / rel).read_text(encoding="utf-8")

@@ -1,14 +1,15 @@
 # The client: configuration, unary calls (run record, workflow invocation) with
-# retries, and the `runs`, `workflows` and `streams` resources. flue/_sync is generated from
-# this file: edit here, then run `nox -s codegen`.
+# retries, and the `runs`, `workflows` and `streams` resources. Its lifecycle (open, closed)
+# and that of its streams is in docs/lifecycle.md.
+# codegen: flue/_sync is generated from this file: edit here, then run `nox -s codegen`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from flue._async._stream import AsyncBatchStream, AsyncRunStream
 from flue._protocol.batches import Decode
+from flue._protocol.decide import Raise, decide
 from flue._protocol.encoding import ACCEPT_ENCODING
 from flue._protocol.http import (
     HttpRequest,
@@ -34,12 +36,26 @@ from flue._protocol.params import (
     check_tail,
     normalize_live,
 )
-from flue._protocol.reader import StreamReader
-from flue._protocol.responses import api_error, is_retryable_status, snippet
-from flue._protocol.retry import RetryPolicy, RetryState, gave_up
-from flue._transports._aiohttp import AsyncTransport, Session, Verify, resolve_headers
+from flue._protocol.reader import ReadMachine
+from flue._protocol.responses import api_error, load_json, snippet
+from flue._protocol.retry import RetryPolicy, RetryState
+from flue._transports._aiohttp import (
+    AsyncCancelToken,
+    AsyncResponse,
+    AsyncTransport,
+    Session,
+    Verify,
+    resolve_headers,
+)
 from flue._transports._common import Timeout
-from flue.errors import FlueError, InvalidArgumentError, ProtocolError, TransportError
+from flue.errors import (
+    FlueError,
+    InvalidArgumentError,
+    ProtocolError,
+    Secrets,
+    TransportError,
+    redact,
+)
 from flue.models import (
     Event,
     InvokeResult,
@@ -169,6 +185,11 @@ class AsyncFlueClient:
                     "flue: sending a bearer token over plain http:// to %s; use https://",
                     host,
                 )
+        self._secrets = Secrets(token)  # redacted from server-derived error text and logs
+        self._closed = False
+        self._streams: weakref.WeakSet[AsyncBatchStream] = weakref.WeakSet()
+        self._calls: set[AsyncCancelToken] = set()  # tokens of the one-shot calls under way
+        self._host = _Host(self)
         self.runs = AsyncRuns(self)
         self.workflows = AsyncWorkflows(self)
         self.streams = AsyncStreams(self)
@@ -177,9 +198,30 @@ class AsyncFlueClient:
         auth = ", token=<set>" if self._token is not None else ""
         return f"{type(self).__name__}(base_url={self.base_url!r}{auth})"
 
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called; the client cannot be used afterwards."""
+        return self._closed
+
     async def close(self) -> None:
-        """Release connections (a session passed in by the caller stays open)."""
+        """Release connections (a session passed in by the caller stays open) and stop this
+        client's streams. Calling it again does nothing; any other use afterwards raises."""
+        self._closed = True
+        for stream in list(self._streams):
+            stream.cancel()
+        for token in list(self._calls):
+            token.set()
         await self._transport.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise _client_closed()
+
+    def _batch_stream(self, reader: ReadMachine) -> AsyncBatchStream:
+        self._check_open()
+        stream = AsyncBatchStream(self._host, reader)
+        self._streams.add(stream)
+        return stream
 
     async def __aenter__(self) -> AsyncFlueClient:
         return self
@@ -194,12 +236,18 @@ class AsyncFlueClient:
 
     async def _headers_for(self, request: HttpRequest) -> dict[str, str]:
         headers = dict(request.headers)
-        headers.update(await resolve_headers(self._headers))
+        # the protocol's own headers (Accept, Content-Type) win over the caller's: an SSE read
+        # must ask for text/event-stream whatever the caller's defaults say
+        protocol = {name.lower() for name in headers}
+        for name, value in (await resolve_headers(self._headers)).items():
+            if name.lower() not in protocol:
+                headers[name] = value
         # what both flavours can decode (a caller's own Accept-Encoding header wins)
         if not any(name.lower() == "accept-encoding" for name in headers):
             headers["Accept-Encoding"] = ACCEPT_ENCODING
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token}"
+        self._secrets.add_headers(headers)
         return headers
 
     async def _call_json(
@@ -212,45 +260,64 @@ class AsyncFlueClient:
         wait: bool = False,
     ) -> Any:
         """Send a one-shot request with retries and return its decoded JSON body."""
+        self._check_open()
         state = RetryState(self.retry)
-        while True:
-            error: FlueError
-            retry_after: float | None = None
-            try:
-                headers = await self._headers_for(request)
-                logger.debug("flue: %s %s", request.method, request.url)
-                response = await self._transport.open(request, headers, wait=wait)
-                try:
-                    body = await response.read_all(_MAX_JSON_BODY)
-                finally:
-                    await response.close()
-            except TransportError as exc:
-                if not exc.retryable or (not idempotent and exc.sent):
-                    raise
-                error = exc
-            else:
-                status = response.status
-                if status < 300:
-                    return _decode_json(body, request.url)
-                lowered = {k.lower(): v for k, v in response.headers.items()}
-                api = api_error(
-                    status,
-                    lowered,
-                    body,
-                    url=request.url,
-                    now=time.time(),
-                    run_id=run_id,
-                    workflow=workflow,
+        token = self._transport.cancel_token()  # set by close(), from any task or thread
+        self._calls.add(token)
+        try:
+            while True:
+                body, error = await self._attempt(
+                    request, token, wait=wait, run_id=run_id, workflow=workflow
                 )
-                retryable = is_retryable_status(status) and (idempotent or status == 429)
-                if not retryable:
-                    raise api
-                error, retry_after = api, api.retry_after
-            delay = state.failed(retry_after)
-            if delay is None:
-                raise gave_up(error, state.failures)
-            logger.debug("flue: retry %d in %.2fs after: %s", state.failures, delay, error)
-            await self._transport.sleep(delay, self._transport.cancel_token())
+                if error is None:
+                    return _decode_json(body, request.url, self._secrets())
+                if self._closed:
+                    raise _client_closed() from error
+                decision = decide(state, error, idempotent=idempotent)
+                if isinstance(decision, Raise):
+                    raise decision.error
+                logger.debug(
+                    "flue: retry %d in %.2fs after: %s", decision.attempt, decision.seconds, error
+                )
+                await self._transport.sleep(decision.seconds, token)
+                self._check_open()
+        finally:
+            self._calls.discard(token)
+
+    async def _attempt(
+        self,
+        request: HttpRequest,
+        token: AsyncCancelToken,
+        *,
+        wait: bool,
+        run_id: str | None = None,
+        workflow: str | None = None,
+    ) -> tuple[bytes, FlueError | None]:
+        """One attempt of a one-shot call: its body, or the error that ended it."""
+        try:
+            headers = await self._headers_for(request)
+            logger.debug("flue: %s %s", request.method, request.url)
+            response = await self._transport.open(request, headers, wait=wait, token=token)
+            try:
+                body = await response.read_all(_MAX_JSON_BODY)
+            finally:
+                await response.close()
+        except TransportError as exc:
+            return b"", exc
+        status = response.status
+        if status < 300:
+            return body, None
+        lowered = {k.lower(): v for k, v in response.headers.items()}
+        error = api_error(
+            status,
+            lowered,
+            body,
+            url=request.url,
+            now=time.time(),
+            run_id=run_id,
+            workflow=workflow,
+        )
+        return b"", redact(error, self._secrets())
 
     def _reader(
         self,
@@ -262,8 +329,8 @@ class AsyncFlueClient:
         decode: Decode = "json",
         objects_only: bool = True,
         run_id: str | None = None,
-    ) -> StreamReader:
-        return StreamReader(
+    ) -> ReadMachine:
+        return ReadMachine(
             url,
             offset=check_offset(offset),
             tail=check_tail(tail),
@@ -274,17 +341,47 @@ class AsyncFlueClient:
             retry=self.retry,
             max_event_size=self.max_event_size,
             max_body_size=8 * self.max_event_size,
+            stall=self.timeout.stall,
+            secrets=self._secrets,
             rng=random.Random(),
         )
 
 
-def _decode_json(body: bytes, url: str) -> Any:
+def _client_closed() -> FlueError:
+    return FlueError("this client is closed; create a new one")
+
+
+class _Host:
+    """What a client's streams depend on (`flue._async._stream.StreamHost`)."""
+
+    def __init__(self, client: AsyncFlueClient) -> None:
+        self._client = client
+
+    @property
+    def closed(self) -> bool:
+        return self._client._closed
+
+    def cancel_token(self) -> AsyncCancelToken:
+        return self._client._transport.cancel_token()
+
+    async def send(self, request: HttpRequest, token: AsyncCancelToken) -> AsyncResponse:
+        client = self._client
+        client._check_open()
+        headers = await client._headers_for(request)
+        return await client._transport.open(request, headers, token=token)
+
+    async def sleep(self, seconds: float, token: AsyncCancelToken) -> None:
+        await self._client._transport.sleep(seconds, token)
+
+
+def _decode_json(body: bytes, url: str, secrets: frozenset[str]) -> Any:
     try:
-        return json.loads(body)
+        return load_json(body)  # nested too deeply is a ValueError too
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(
+        error = ProtocolError(
             f"expected a JSON body from {url.split('?', 1)[0]}, got: {snippet(body)!r}"
-        ) from exc
+        )
+        raise redact(error, secrets) from exc
 
 
 class AsyncRuns:
@@ -383,7 +480,7 @@ class AsyncRuns:
             run_id=run_id,
         )
         out: list[Any] = []
-        async with AsyncBatchStream(client, reader) as batches:
+        async with client._batch_stream(reader) as batches:
             async for batch in batches:
                 # models are built batch by batch, while the server keeps sending
                 out.extend(batch.items if as_dict else events_from_dicts(batch.items))
@@ -457,7 +554,7 @@ class AsyncRuns:
         reader = client._reader(
             run_url(client.base_url, run_id), offset=offset, tail=tail, live=live, run_id=run_id
         )
-        batches = AsyncBatchStream(client, reader)
+        batches = client._batch_stream(reader)
         if as_dict:
             return AsyncRunStream(batches, _identity)
         return AsyncRunStream(batches, event_from_dict)
@@ -493,7 +590,10 @@ class AsyncWorkflows:
         request = build_invoke_request(client.base_url, name, input, wait=wait)
         doc = await client._call_json(request, workflow=name, idempotent=False, wait=wait)
         if not isinstance(doc, dict) or not isinstance(doc.get("runId"), str):
-            raise ProtocolError(f"invoking workflow {name!r} answered without a runId: {doc!r}")
+            what = (
+                "an object without" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}, no"
+            )
+            raise ProtocolError(f"invoking workflow {name!r} answered with {what} runId")
         return invoke_result_from_dict(doc)
 
 
@@ -543,4 +643,4 @@ class AsyncStreams:
         reader = client._reader(
             url, offset=offset, tail=tail, live=live, decode=decode, objects_only=False
         )
-        return AsyncBatchStream(client, reader)
+        return client._batch_stream(reader)

@@ -1,21 +1,35 @@
-# The drive loop: performs what the protocol core's StreamReader asks for, over a transport,
-# and hands batches (or events) to the caller. Written once, async; flue/_sync is
-# generated from it.
+# The drive loop: performs what the protocol core's reader asks for, over a transport, and
+# hands batches (or events) to the caller.
+# codegen: written once, async; flue/_sync is generated from this file (`nox -s codegen`).
+#
+# A stream depends on two small interfaces, not on the client: `StreamHost` (send a request
+# with resolved headers, sleep, cancel tokens; implemented by the client) and `Reader` (the
+# protocol core's state machine). Its lifecycle follows docs/lifecycle.md:
+#
+#   new -> reading -> finished | cancelled | closed | failed
+#
+# * cancel() (any task or thread): the iteration ends (the current anext() too); nothing more
+#   is handed out, buffered events included, and the checkpoint stays where it is.
+# * close()/aclose(): cancel() and release the connection; a later anext() raises FlueError.
+#   Called while another task/thread is inside anext(), the release is left to that one.
+# * an error, or an interrupted anext() (task cancelled, timeout, KeyboardInterrupt): the
+#   stream is failed; every later anext() raises a FlueError saying so (never a silent end).
+# * two iterations at once: the second anext() raises FlueError; the first is unaffected.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from flue._protocol.batches import Batch
-from flue._protocol.reader import NEED_DATA, Deliver, Done, SendRequest, Sleep, StreamReader
-from flue._transports._aiohttp import AsyncResponse
-from flue.errors import TransportError
-
-if TYPE_CHECKING:
-    from flue._async._client import AsyncFlueClient
+from flue._protocol.http import HttpRequest
+from flue._protocol.reader import NEED_DATA, Deliver, Done, SendRequest, Sleep
+from flue._transports._aiohttp import AsyncCancelToken, AsyncResponse
+from flue.errors import FlueError, TransportError
 
 __all__ = ["AsyncBatchStream", "AsyncRunStream"]
 
@@ -23,24 +37,82 @@ logger = logging.getLogger("flue")
 
 T = TypeVar("T")
 
+StreamState = Literal["new", "reading", "finished", "cancelled", "closed", "failed"]
+
+
+class StreamHost(Protocol):
+    """What a stream needs from its client."""
+
+    @property
+    def closed(self) -> bool:
+        """True once the client was closed."""
+        ...
+
+    def cancel_token(self) -> AsyncCancelToken:
+        """A fresh cancel token for one stream."""
+        ...
+
+    async def send(self, request: HttpRequest, token: AsyncCancelToken) -> AsyncResponse:
+        """Send `request` with the client's headers; return once the response head arrived."""
+        ...
+
+    async def sleep(self, seconds: float, token: AsyncCancelToken) -> None:
+        """Wait `seconds`, returning early once `token` is set."""
+        ...
+
+
+class Reader(Protocol):
+    """The protocol core's stream state machine, as the drive loop uses it."""
+
+    @property
+    def stream_url(self) -> str: ...
+    @property
+    def offset(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def up_to_date(self) -> bool: ...
+
+    def next_action(self) -> object: ...
+    def receive_response(self, status: int, headers: Mapping[str, str]) -> None: ...
+    def receive_data(self, data: bytes) -> None: ...
+    def receive_transport_error(self, error: TransportError) -> None: ...
+    def batch_delivered(self) -> None: ...
+
+
+def _closed_error() -> FlueError:
+    return FlueError(
+        "this stream is closed; open a new one (pass offset=<the saved offset> to resume)"
+    )
+
+
+def _client_closed_error() -> FlueError:
+    return FlueError(
+        "the client of this stream is closed; create a new client and open a new stream "
+        "(pass offset=<the saved offset> to resume)"
+    )
+
 
 class AsyncBatchStream:
     """Batches of a Durable Streams stream, read from a checkpoint.
 
     Returned by ``client.streams.read()`` (not created directly). Iterate it to get `Batch`
-    objects; `offset` is the checkpoint to save: it moves to a batch's ``next_offset`` once
-    that batch has been handed over. `cancel()` stops the stream (from another task or thread
-    too); leaving the `with` block or garbage collection closes the connection.
+    objects; `offset` is the checkpoint to save: it moves to a batch's ``next_offset`` as that
+    batch is handed over (use `fetch()` and `commit()` to move it only after processing).
+    `cancel()` stops the stream (from another task or thread too); leaving the `with` block,
+    `close()` or garbage collection releases the connection. See docs/lifecycle.md.
     """
 
-    def __init__(self, client: AsyncFlueClient, reader: StreamReader) -> None:
-        self._client = client
+    def __init__(self, host: StreamHost, reader: Reader) -> None:
+        self._host = host
         self._reader = reader
-        self._transport = client._transport
-        self._token = self._transport.cancel_token()
+        self._token = host.cancel_token()
         self._response: AsyncResponse | None = None
-        self._finished = False
-        self._pending_delivery = False
+        self._state: StreamState = "new"
+        self._close_requested = False
+        self._failure: BaseException | None = None
+        self._uncommitted = False
+        self._busy = threading.Lock()  # non-blocking acquire only: the same in both flavours
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} url={self._reader.stream_url!r} offset={self.offset!r}>"
@@ -62,21 +134,37 @@ class AsyncBatchStream:
 
     @property
     def cancelled(self) -> bool:
-        """True once `cancel()` was called."""
+        """True once `cancel()` or `close()` was called."""
         return self._token.is_set()
 
+    @property
+    def state(self) -> StreamState:
+        """``"new"``, ``"reading"``, ``"finished"``, ``"cancelled"``, ``"closed"`` or
+        ``"failed"`` (see docs/lifecycle.md)."""
+        if self._close_requested:
+            return "closed"
+        if self._state in ("new", "reading") and self._token.is_set():
+            return "cancelled"
+        return self._state
+
     def cancel(self) -> None:
-        """Stop the stream: the iteration ends and the connection is closed."""
+        """Stop the stream (safe from another task or thread): the iteration ends, the
+        connection is closed, and nothing more is handed out."""
         self._token.set()
         response = self._response
         if response is not None:
             response.abort()
 
     async def aclose(self) -> None:
-        """Stop the stream and release its connection."""
-        self._token.set()
-        await self._close_response()
-        self._finished = True
+        """Stop the stream and release its connection; iterating it afterwards raises."""
+        self._close_requested = True
+        self.cancel()
+        if self._busy.acquire(blocking=False):
+            # not being iterated: release here (else the iterating task does it)
+            try:
+                await self._release()
+            finally:
+                self._busy.release()
 
     async def __aenter__(self: _B) -> _B:
         return self
@@ -98,35 +186,82 @@ class AsyncBatchStream:
     def __aiter__(self) -> AsyncBatchStream:
         return self
 
-    def _confirm_delivery(self) -> None:
-        """The caller has the whole last batch: let the checkpoint move."""
-        if self._pending_delivery:
-            self._pending_delivery = False
-            self._reader.batch_delivered()
-
     async def __anext__(self) -> Batch:
-        self._confirm_delivery()
-        batch = await self._next_batch()
+        batch = await self.fetch()
         if batch is None:
             raise StopAsyncIteration
-        self._pending_delivery = True
+        self.commit()
         return batch
 
-    async def _close_response(self) -> None:
+    def commit(self) -> None:
+        """Move `offset` past the batch last returned by `fetch()` (no-op if already done)."""
+        if self._uncommitted:
+            self._uncommitted = False
+            if self.state == "reading":
+                self._reader.batch_delivered()
+
+    async def fetch(self) -> Batch | None:
+        """The next batch, or None once the stream has ended or was cancelled; `offset`
+        moves past it only at `commit()` (the next `fetch()` commits the previous batch).
+
+        Raises:
+            FlueError: the stream is closed, failed earlier, or is being iterated elsewhere.
+        """
+        if not self._busy.acquire(blocking=False):
+            raise FlueError(
+                "this stream is already being iterated (by another task or thread); a stream "
+                "has one reader at a time: open one stream per consumer"
+            )
+        try:
+            self._check_usable()
+            self.commit()
+            if self.state != "reading":  # finished or cancelled
+                await self._release()
+                return None
+            batch = await self._drive()
+            if batch is not None:
+                self._uncommitted = True
+            return batch
+        finally:
+            self._busy.release()
+
+    def _check_usable(self) -> None:
+        state = self.state
+        if state == "closed":
+            raise _closed_error()
+        if self._host.closed and state != "finished":
+            raise _client_closed_error()
+        if state == "failed":
+            failure = self._failure
+            if isinstance(failure, FlueError):
+                raise FlueError(
+                    f"this stream failed earlier ({failure}); open a new one (pass "
+                    "offset=<the saved offset> to resume)"
+                ) from failure
+            raise FlueError(
+                "this stream was interrupted inside a read (its task was cancelled or timed "
+                "out, or code it called raised), so it cannot continue; open a new one (pass "
+                "offset=<the saved offset> to resume: nothing is lost)"
+            ) from failure
+        if state == "new":
+            self._state = "reading"
+
+    async def _release(self) -> None:
         response, self._response = self._response, None
         if response is not None:
             await response.close()
 
-    async def _next_batch(self) -> Batch | None:
+    async def _drive(self) -> Batch | None:
         """Drive the reader until it has a batch for the caller; None when the stream ends."""
-        if self._finished:
-            return None
         reader = self._reader
         try:
             while True:
                 if self._token.is_set():
-                    await self._close_response()
-                    self._finished = True
+                    await self._release()
+                    if self._close_requested:
+                        raise _closed_error()
+                    if self._host.closed:
+                        raise _client_closed_error()
                     return None
                 action = reader.next_action()
                 if action is NEED_DATA:
@@ -144,10 +279,10 @@ class AsyncBatchStream:
                 elif isinstance(action, Deliver):
                     return action.batch
                 elif isinstance(action, SendRequest):
-                    await self._close_response()
+                    await self._release()
                     await self._send(action)
                 elif isinstance(action, Sleep):
-                    await self._close_response()
+                    await self._release()
                     logger.debug(
                         "flue: retry %d in %.2fs after: %s",
                         action.attempt,
@@ -155,27 +290,31 @@ class AsyncBatchStream:
                         action.reason,
                     )
                     if action.seconds > 0:  # a fast reconnect (0 s) does not yield or wait
-                        await self._transport.sleep(action.seconds, self._token)
+                        await self._host.sleep(action.seconds, self._token)
                 else:
                     assert isinstance(action, Done)
-                    await self._close_response()
-                    self._finished = True
+                    await self._release()
+                    self._state = "finished"
                     return None
-        except BaseException:
-            await self._close_response()
-            self._finished = True
+        except BaseException as exc:
+            if not self._close_requested:
+                self._state = "failed"
+                self._failure = exc
+            with contextlib.suppress(BaseException):  # the first error is the one to report
+                await self._release()
             raise
 
     async def _send(self, action: SendRequest) -> None:
         request = action.request
         reader = self._reader
         try:
-            headers = await self._client._headers_for(request)
             logger.debug("flue: %s %s", request.method, request.url)
-            self._response = await self._transport.open(request, headers, token=self._token)
+            self._response = await self._host.send(request, self._token)
         except TransportError as exc:
             if not exc.retryable:
                 raise
+            if self._token.is_set():
+                return  # cancelled while sending: the loop ends the stream
             logger.debug("flue: request failed: %s", exc)
             reader.receive_transport_error(exc)
             return
@@ -194,6 +333,8 @@ class AsyncRunStream(Generic[T]):
     ``offset`` starts at the requested offset and moves to a batch's next offset only when the
     last event of that batch has been handed to you, so saving it after processing each event
     and resuming from it never skips an event (at worst the batch in flight is delivered again).
+    `cancel()` and `close()` stop it at once: events already received but not handed out are
+    dropped and the checkpoint stays before them. See docs/lifecycle.md.
     """
 
     def __init__(self, batches: AsyncBatchStream, convert: Callable[[Any], T]) -> None:
@@ -220,12 +361,22 @@ class AsyncRunStream(Generic[T]):
         """True when the stream has caught up with the run's current tail."""
         return self._batches.up_to_date
 
+    @property
+    def cancelled(self) -> bool:
+        """True once `cancel()` or `close()` was called."""
+        return self._batches.cancelled
+
+    @property
+    def state(self) -> StreamState:
+        """The stream's state (see `BatchStream.state` and docs/lifecycle.md)."""
+        return self._batches.state
+
     def cancel(self) -> None:
-        """Stop the stream; safe to call from another task, or before iterating."""
+        """Stop the stream; safe to call from another task or thread, or before iterating."""
         self._batches.cancel()
 
     async def aclose(self) -> None:
-        """Stop the stream and release its connection."""
+        """Stop the stream and release its connection; iterating it afterwards raises."""
         await self._batches.aclose()
 
     async def __aenter__(self: _R) -> _R:
@@ -244,19 +395,21 @@ class AsyncRunStream(Generic[T]):
 
     async def __anext__(self) -> T:
         batches = self._batches
-        while self._index >= len(self._items):
-            batches._confirm_delivery()
-            batch = await batches._next_batch()
-            if batch is None:
-                raise StopAsyncIteration
-            self._items = batch.items
-            self._index = 0
-            batches._pending_delivery = True
+        if self._index >= len(self._items) or batches.state != "reading":
+            # (nothing buffered, or stopped: fetch() ends or raises, buffered events dropped)
+            self._items, self._index = [], 0
+            while not self._items:
+                batch = await batches.fetch()
+                if batch is None:
+                    raise StopAsyncIteration
+                self._items = batch.items
+                if not self._items:
+                    batches.commit()  # an empty batch (up to date, closed) moves the offset
         item = self._items[self._index]
         self._index += 1
         if self._index == len(self._items):
             # the last event of the batch is being handed over: the checkpoint may move
-            batches._confirm_delivery()
+            batches.commit()
         return self._convert(item)
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any, Literal
 
 import attrs
 
-from flue._protocol.responses import snippet
+from flue._protocol.responses import load_json, snippet
 from flue._protocol.sse import SSEEvent
 from flue.errors import ProtocolError
 
@@ -54,12 +53,19 @@ class SSEBatcher:
     """Pairs SSE data frames with the control frame that follows them."""
 
     def __init__(
-        self, *, decode: Decode = "json", base64_data: bool = False, objects_only: bool = True
+        self,
+        *,
+        decode: Decode = "json",
+        base64_data: bool = False,
+        objects_only: bool = True,
+        max_pending: int | None = None,
     ) -> None:
         self._decode = decode
         self._base64 = base64_data
         self._objects_only = objects_only
+        self._max_pending = max_pending
         self._items: list[Any] = []
+        self._pending_bytes = 0
         self.control_frames = 0
 
     @property
@@ -70,10 +76,21 @@ class SSEBatcher:
     def discard_pending(self) -> None:
         """Drop items whose control frame never came (the connection broke)."""
         self._items = []
+        self._pending_bytes = 0
 
     def push(self, event: SSEEvent) -> Batch | None:
-        """Take one SSE event; return a batch when it was a control frame."""
+        """Take one SSE event; return a batch when it was a control frame.
+
+        The data frames waiting for their control frame are capped at ``max_pending`` bytes,
+        like a read body: a server that never sends the control frame cannot exhaust memory.
+        """
         if event.event == "data":
+            self._pending_bytes += len(event.data)
+            if self._max_pending is not None and self._pending_bytes > self._max_pending:
+                raise ProtocolError(
+                    f"the SSE stream sent more than {self._max_pending} bytes of data frames "
+                    "without a control frame (the cap of a read body, max_body_size)"
+                )
             self._add_data(event.data)
             return None
         if event.event == "control":
@@ -94,7 +111,7 @@ class SSEBatcher:
             self._items.append(raw)
             return
         try:
-            doc = json.loads(data)
+            doc = load_json(data)
         except ValueError as exc:
             raise ProtocolError(
                 f"SSE data frame is not valid JSON ({exc}); starts with {data[:120]!r}"
@@ -114,7 +131,7 @@ class SSEBatcher:
         if not data.strip():
             raise ProtocolError("SSE control frame is empty; expected a JSON object")
         try:
-            doc = json.loads(data)
+            doc = load_json(data)
         except ValueError as exc:
             raise ProtocolError(
                 f"SSE control frame is not valid JSON: {snippet(data.encode())!r}"
@@ -127,6 +144,7 @@ class SSEBatcher:
         cursor = doc.get("streamCursor")
         self.control_frames += 1
         items, self._items = self._items, []
+        self._pending_bytes = 0
         return Batch(
             items=items,
             next_offset=offset,

@@ -34,6 +34,7 @@ __all__ = [
     "api_error",
     "decode_json_batch",
     "is_retryable_status",
+    "load_json",
     "lower_headers",
     "parse_retry_after",
     "read_head",
@@ -41,6 +42,22 @@ __all__ = [
 ]
 
 _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+# the longest Retry-After honoured: a server asking for more (1e308 seconds, the year 9999) is
+# waited for this long, which the retry limits then decide about, instead of overflowing a timer
+MAX_RETRY_AFTER = 3600.0
+
+
+class JSONTooDeepError(ValueError):
+    """A JSON document nested too deeply to decode (it would exhaust the interpreter's stack)."""
+
+
+def load_json(data: str | bytes) -> Any:
+    """`json.loads`, with nesting too deep to decode reported as a `ValueError` like any other
+    malformed JSON (every decode site turns that into a `ProtocolError`)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise JSONTooDeepError("JSON nested too deeply to decode") from None
 
 
 def lower_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -101,14 +118,15 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
 
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+            if when.tzinfo is None:
+                return None
+            seconds = when.timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when.tzinfo is None:
-            return None
-        return max(0.0, when.timestamp() - now)
+        return min(max(0.0, seconds), MAX_RETRY_AFTER)
     if seconds != seconds or seconds < 0 or seconds == float("inf"):
         return None
-    return seconds
+    return min(seconds, MAX_RETRY_AFTER)
 
 
 def snippet(body: bytes, limit: int = 200) -> str:
@@ -123,8 +141,8 @@ def snippet(body: bytes, limit: int = 200) -> str:
 def _envelope(body: bytes) -> tuple[str | None, str | None, Any]:
     """(type, message, details) from Flue's error envelope, or Nones."""
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        doc = load_json(body)
+    except (ValueError, UnicodeDecodeError):  # nested too deeply too: the body is shown raw
         return None, None, None
     err = doc.get("error") if isinstance(doc, dict) else None
     if isinstance(err, dict):
@@ -230,7 +248,7 @@ def decode_json_batch(body: bytes, *, objects_only: bool = True) -> list[Any]:
     With `objects_only` (run streams) every item must also be a JSON object (an event).
     """
     try:
-        doc = json.loads(body.decode("utf-8"))
+        doc = load_json(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"read body is not valid UTF-8: {snippet(body)!r}") from exc
     except ValueError as exc:

@@ -1,13 +1,13 @@
 """Retry policy as pure code, shared by both flavours.
 
-`RetryPolicy` is the user-facing settings value. `RetryState` tracks one stream's consecutive
-failures: `failed()` returns how long to wait before the next attempt (or None when the limits
-are spent) and `succeeded()` resets it. Delays come from `backoff.expo` with full jitter drawn
-from an injectable `random.Random`; a server's ``Retry-After`` is a floor. A failure the caller
-marks ``immediate`` (the stream reader's fast reconnect after a working connection was cut)
-waits nothing and leaves the backoff sequence where it was, so the next consecutive failure
-still starts at ``initial_delay``; it counts towards ``max_attempts`` like any other. The clock
-is injected too, so tests control time.
+`RetryPolicy` is the user-facing settings value (defined, with `Timeout`, in `flue._settings`).
+`RetryState` tracks one stream's consecutive failures: `failed()` returns how long to wait
+before the next attempt (or None when the limits are spent) and `succeeded()` resets it. Delays
+come from `backoff.expo` with full jitter drawn from an injectable `random.Random`; a server's
+``Retry-After`` is a floor. A failure the caller marks ``immediate`` (the stream reader's fast
+reconnect after a working connection was cut) waits nothing and leaves the backoff sequence
+where it was, so the next consecutive failure still starts at ``initial_delay``; it counts
+towards ``max_attempts`` like any other. The clock is injected too, so tests control time.
 """
 
 from __future__ import annotations
@@ -15,56 +15,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Generator
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import attrs
-
-from flue.errors import InvalidArgumentError
+from flue._settings import RetryPolicy
 
 __all__ = ["RetryPolicy", "RetryState", "gave_up"]
 
 E = TypeVar("E", bound=BaseException)
-
-
-def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgumentError(f"RetryPolicy.{attribute.name} must be > 0, got {value!r}")
-
-
-def _optional_limit(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgumentError(
-            f"RetryPolicy.{attribute.name} must be None (no limit) or > 0, got {value!r}"
-        )
-
-
-@attrs.frozen(kw_only=True)
-class RetryPolicy:
-    """How failed requests are retried.
-
-    Attributes:
-        initial_delay: seconds before the first retry (before jitter).
-        max_delay: cap on one computed delay (a longer ``Retry-After`` still wins).
-        multiplier: growth factor between consecutive delays.
-        max_attempts: consecutive attempts of one request before giving up (None: no limit).
-        max_elapsed: seconds since the first failure of a run of failures before giving up
-            (None: no limit).
-        jitter: draw each delay uniformly from [0, computed delay] ("full jitter").
-    """
-
-    initial_delay: float = attrs.field(default=0.5, validator=_positive)
-    max_delay: float = attrs.field(default=30.0, validator=_positive)
-    multiplier: float = attrs.field(default=2.0, validator=_positive)
-    max_attempts: int | None = attrs.field(default=10, validator=_optional_limit)
-    max_elapsed: float | None = attrs.field(default=300.0, validator=_optional_limit)
-    jitter: bool = True
-
-    @classmethod
-    def disabled(cls) -> RetryPolicy:
-        """A policy that never retries."""
-        return cls(max_attempts=1)
 
 
 class RetryState:

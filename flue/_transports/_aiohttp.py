@@ -8,22 +8,33 @@ import contextlib
 import inspect
 import os
 import ssl
+import threading
+import time
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import aiohttp
+import aiohttp.http_exceptions
 
 from flue._protocol.http import HttpRequest
 from flue._transports._common import (
+    MAX_REDIRECTS,
+    MAX_SLEEP,
     DecodedBody,
     Timeout,
     body_too_large,
     check_ca_bundle,
+    check_headers,
     client_network,
+    deadline_error,
+    deadline_for,
+    malformed_head,
     proxy_auth_error,
     proxy_connect_error,
     read_timeout_for,
+    redirect_error,
+    scrub,
     tunnel_error,
 )
 from flue._transports._proxy import Proxy, ProxySettings
@@ -55,14 +66,41 @@ Verify: TypeAlias = bool | str | ssl.SSLContext
 _CHUNK = 65536
 
 
+# a redirect to a URL aiohttp cannot follow (a file:, ftp: or malformed URL), aiohttp >= 3.10
+_BAD_REDIRECTS: tuple[type[BaseException], ...] = tuple(
+    cls
+    for cls in (
+        getattr(aiohttp, "NonHttpUrlRedirectClientError", None),
+        getattr(aiohttp, "InvalidUrlRedirectClientError", None),
+    )
+    if cls is not None
+)
+
+
 def _map_error(
     exc: BaseException, url: str, *, reading: bool, proxy: Proxy | None = None
-) -> TransportError:
+) -> TransportError | ProtocolError:
     # the text comes from the root cause (see _reasons): aiohttp's own messages carry
     # connection keys with object reprs
     where = url.split("?", 1)[0]
     if isinstance(exc, aiohttp.TooManyRedirects):
-        return TooManyRedirectsError(f"too many redirects following {where}")
+        return TooManyRedirectsError(
+            f"too many redirects following {where} (more than {MAX_REDIRECTS} in a row)"
+        )
+    if isinstance(exc, _BAD_REDIRECTS):
+        location = str(getattr(exc, "url", "") or (exc.args[0] if exc.args else ""))
+        return redirect_error(url, urlsplit(location).scheme)
+    if isinstance(exc, aiohttp.ClientResponseError) and isinstance(
+        exc.__cause__, aiohttp.http_exceptions.HttpProcessingError
+    ):  # the status line or header block did not parse (its text is not echoed)
+        cause = exc.__cause__
+        if isinstance(cause, aiohttp.http_exceptions.BadStatusLine) or "status line" in str(
+            cause.message if isinstance(cause.message, str) else ""
+        ):
+            return malformed_head(url, "its status line is not HTTP/1.x <3-digit status>")
+        if isinstance(exc.__cause__, aiohttp.http_exceptions.LineTooLong):
+            return malformed_head(url, "a header line is too long")
+        return malformed_head(url, "a header line is not 'Name: value'")
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
         verification, detail = tls_reason(exc) or (
             isinstance(exc, aiohttp.ClientConnectorCertificateError),
@@ -150,18 +188,58 @@ def _buffered(content: aiohttp.StreamReader) -> bytes:
 
 
 class AsyncCancelToken:
-    """Set by `cancel()`; wakes a stream sleeping between retries."""
+    """Set by `cancel()` (from any task, or any thread: the loop is woken thread-safely); wakes
+    a stream waiting for a response head or sleeping between retries."""
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._set = False
+        self._lock = threading.Lock()
+        # created on the first wait, in the loop that waits (asyncio.Event is bound to it)
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def set(self) -> None:
-        """Mark cancelled (call from the stream's event loop)."""
-        self._event.set()
+        """Mark cancelled and wake the waiter; safe from any thread."""
+        with self._lock:
+            self._set = True
+            event, loop = self._event, self._loop
+        if event is None or loop is None:
+            return
+        if _running_loop() is loop:
+            event.set()
+        else:  # asyncio.Event.set is not thread-safe: it would not wake the loop
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(event.set)
 
     def is_set(self) -> bool:
         """True once cancelled."""
-        return self._event.is_set()
+        return self._set
+
+    async def wait(self) -> None:
+        """Return once the token is set."""
+        with self._lock:
+            if self._event is None:
+                self._event = asyncio.Event()
+                self._loop = asyncio.get_running_loop()
+            if self._set:
+                self._event.set()
+            event = self._event
+        await event.wait()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _reap(task: asyncio.Future[aiohttp.ClientResponse]) -> None:
+    """Collect an abandoned request: its error is retrieved, its response closed."""
+    if task.cancelled():
+        return
+    if task.exception() is None:
+        task.result().close()
 
 
 async def _unless_cancelled(
@@ -169,25 +247,53 @@ async def _unless_cancelled(
 ) -> aiohttp.ClientResponse:
     """Await a request, giving up as soon as `token` is set (a long-poll may wait 30 s)."""
     request_task = asyncio.ensure_future(pending)
-    cancel_task = asyncio.ensure_future(token._event.wait())
+    cancel_task = asyncio.ensure_future(token.wait())
     try:
         await asyncio.wait({request_task, cancel_task}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        # the caller's task was cancelled (asyncio.timeout(), wait_for(), shutdown): the
+        # request must not live on in the background, holding one of the pool's connections
+        if request_task.done():
+            _reap(request_task)
+        else:
+            request_task.cancel()
+            request_task.add_done_callback(_reap)
+        raise
     finally:
         cancel_task.cancel()
-    if request_task.done():
+    if request_task.done() and not token.is_set():
         return request_task.result()
+    # cancelled: the request is discarded whatever its outcome (closing the session under it
+    # makes some aiohttp versions fail it with an AssertionError)
     request_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError, OSError):
-        await request_task
+    request_task.add_done_callback(_reap)
+    await asyncio.wait({request_task})
     raise ConnectionLostError(f"request to {url.split('?', 1)[0]} cancelled")
+
+
+def _past(deadline: float | None, started: float) -> bool:
+    """True when the total deadline of an exchange that began at `started` has passed."""
+    return deadline is not None and time.monotonic() - started >= deadline * 0.98
 
 
 class AsyncResponse:
     """One response being read."""
 
-    def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        url: str,
+        *,
+        deadline: float | None = None,
+        started: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._response = response
         self._url = url
+        self._deadline = deadline
+        self._started = started
+        self._sent_headers = headers or {}
+        self._loop = _running_loop()
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
         # aiohttp's own decompression is off: aiohttp 3.10 inflates each network chunk whole
@@ -210,7 +316,10 @@ class AsyncResponse:
             leftover = _buffered(content)
             if leftover:
                 return leftover
-            raise _map_error(exc, self._url, reading=True) from exc
+            if _past(self._deadline, self._started):
+                assert self._deadline is not None
+                raise deadline_error(self._url, self._deadline) from None
+            raise scrub(_map_error(exc, self._url, reading=True), self._sent_headers) from exc
 
     async def read_chunk(self) -> bytes:
         """The next bytes of the (decoded) body as they arrive; ``b""`` at the end."""
@@ -237,8 +346,13 @@ class AsyncResponse:
         self._response.close()
 
     def abort(self) -> None:
-        """Close the connection at once (safe from `cancel()` in another task)."""
-        self._response.close()
+        """Close the connection at once (safe from `cancel()` in another task or thread)."""
+        loop = self._loop
+        if loop is None or _running_loop() is loop:
+            self._response.close()
+        else:  # from another thread: aiohttp objects belong to their loop
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                loop.call_soon_threadsafe(self._response.close)
 
     def release(self) -> None:
         """Close from a finaliser (no reader can be active then)."""
@@ -343,16 +457,41 @@ class AsyncTransport:
     ) -> AsyncResponse:
         """Send a request and return once the response head has arrived.
 
-        Setting `token` while waiting for the head aborts the request.
+        Setting `token` while waiting for the head aborts the request. Headers that cannot be
+        sent are refused first (`check_headers`); the whole exchange, body included, is bounded
+        by ``Timeout.total`` where it applies (`deadline_for`). Errors never carry the
+        request's credentials.
         """
+        check_headers(headers)
+        deadline = deadline_for(self._timeout, request.kind, wait=wait)
+        proxy = self._proxy_options(request.url)[0]
+        started = time.monotonic()
+        try:
+            return await self._open(request, headers, wait=wait, token=token, deadline=deadline)
+        except (TransportError, ProtocolError) as exc:
+            if _past(deadline, started) and isinstance(exc, FlueTimeoutError):
+                assert deadline is not None
+                raise scrub(deadline_error(request.url, deadline), headers) from None
+            raise scrub(exc, headers, proxy) from exc.__cause__
+
+    async def _open(
+        self,
+        request: HttpRequest,
+        headers: Mapping[str, str],
+        *,
+        wait: bool,
+        token: AsyncCancelToken | None,
+        deadline: float | None,
+    ) -> AsyncResponse:
+        started = time.monotonic()
         timeout = aiohttp.ClientTimeout(
-            total=None,
+            total=deadline,
             sock_connect=self._timeout.connect,
             sock_read=read_timeout_for(self._timeout, request.kind, wait=wait),
         )
         proxy, options = self._proxy_options(request.url)
         one_shot = proxy is not None and urlsplit(request.url).scheme == "http"
-        failure: TransportError | None = None
+        failure: TransportError | ProtocolError | None = None
         try:
             pending = self._get_session(one_shot=one_shot).request(
                 request.method,
@@ -361,7 +500,7 @@ class AsyncTransport:
                 data=request.body,
                 timeout=timeout,
                 ssl=self._ssl,
-                max_redirects=self._max_redirects,
+                max_redirects=self._max_redirects + 1,  # aiohttp counts the last one too
                 allow_redirects=True,
                 auto_decompress=False,  # on a caller's session too: see AsyncResponse
                 **options,
@@ -370,6 +509,8 @@ class AsyncTransport:
                 response = await pending
             else:
                 response = await _unless_cancelled(pending, token, request.url)
+        except _BAD_REDIRECTS as exc:
+            failure = _map_error(exc, request.url, reading=False, proxy=proxy)
         except aiohttp.InvalidURL as exc:
             raise InvalidArgumentError(f"invalid URL {request.url!r}: {exc}") from exc
         except aiohttp.ClientResponseError as exc:
@@ -385,7 +526,9 @@ class AsyncTransport:
             response.close()
             raise proxy_auth_error(proxy, request.url.split("?", 1)[0])
         try:
-            return AsyncResponse(response, request.url)
+            return AsyncResponse(
+                response, request.url, deadline=deadline, started=started, headers=headers
+            )
         except ProtocolError:  # a Content-Encoding we cannot decode
             response.close()
             raise
@@ -397,7 +540,7 @@ class AsyncTransport:
     async def sleep(self, seconds: float, token: AsyncCancelToken) -> None:
         """Wait `seconds`, returning early if `token` is set."""
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(token._event.wait(), timeout=seconds)
+            await asyncio.wait_for(token.wait(), timeout=min(seconds, MAX_SLEEP))
 
     async def close(self) -> None:
         """Close the session if we created it."""

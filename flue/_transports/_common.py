@@ -6,26 +6,37 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
-
-import attrs
+from typing import Any, TypeVar
 
 from flue._protocol.encoding import BodyDecoder, decoder_for
 from flue._protocol.http import RequestKind
+from flue._settings import Timeout
 from flue._transports._proxy import Proxy, ProxySettings, proxy_settings
 from flue.errors import (
     ConnectionLostError,
+    FlueTimeoutError,
     InvalidArgumentError,
     ProtocolError,
     ProxyAuthenticationError,
     ProxyError,
+    RedirectError,
+    TransportError,
+    credential_values,
+    redact,
 )
 
 __all__ = [
+    "MAX_REDIRECTS",
     "DecodedBody",
     "Timeout",
     "body_too_large",
     "check_ca_bundle",
+    "check_headers",
+    "deadline_error",
+    "deadline_for",
+    "malformed_head",
+    "redirect_error",
+    "scrub",
     "client_network",
     "proxy_auth_error",
     "proxy_connect_error",
@@ -33,48 +44,88 @@ __all__ = [
     "tunnel_error",
 ]
 
+E = TypeVar("E", bound=TransportError | ProtocolError)
+
 # decoded bytes handed out per read; a decompression bomb never holds more than this at once
 DECODE_CHUNK = 65536
 
 
-def _opt_pos(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgumentError(f"Timeout.{attribute.name} must be None or > 0, got {value!r}")
+# redirects followed in a row by both flavours; the next one is a TooManyRedirectsError
+MAX_REDIRECTS = 10
+# the longest one wait may last: a timer given more overflows (OverflowError) in both flavours
+MAX_SLEEP = 86400.0
 
 
-@attrs.frozen(kw_only=True)
-class Timeout:
-    """Timeouts in seconds (None: no limit).
+def deadline_for(timeout: Timeout, kind: RequestKind, *, wait: bool = False) -> float | None:
+    """The total deadline of one exchange: one-shot calls, catch-up pages and long-polls; not
+    SSE bodies (the stall watchdog guards them) nor ``invoke(wait=True)``, which lasts as long
+    as the run."""
+    if kind is RequestKind.SSE or (kind is RequestKind.INVOKE and wait):
+        return None
+    return timeout.total
 
-    Attributes:
-        connect: to establish a connection.
-        read: between two reads of an ordinary response (run record, catch-up page).
-        long_poll: between two reads of a long-poll response; exceeds Flue's 30 s window.
-        stall: an SSE connection that delivers no byte (heartbeats included) for this long is
-            treated as dead and resumed from the checkpoint (Flue sends a heartbeat every 15 s).
-        invoke_wait: for ``workflows.invoke(..., wait=True)``, which lasts as long as the run.
 
-    Streams have no total timeout: a live stream may run for hours.
-    """
+def deadline_error(url: str, seconds: float) -> FlueTimeoutError:
+    return FlueTimeoutError(
+        f"the answer from {url.split('?', 1)[0]} took longer than the total deadline of "
+        f"{seconds:g} s (Timeout.total): the server is too slow, or sends its answer a trickle "
+        "at a time"
+    )
 
-    connect: float | None = attrs.field(default=10.0, validator=_opt_pos)
-    read: float | None = attrs.field(default=30.0, validator=_opt_pos)
-    long_poll: float | None = attrs.field(default=45.0, validator=_opt_pos)
-    stall: float | None = attrs.field(default=45.0, validator=_opt_pos)
-    invoke_wait: float | None = attrs.field(default=600.0, validator=_opt_pos)
 
-    @classmethod
-    def coerce(cls, value: Timeout | float | None) -> Timeout:
-        """Accept a `Timeout`, a number (connect and read), or None (defaults)."""
-        if value is None:
-            return cls()
-        if isinstance(value, Timeout):
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidArgumentError(f"timeout must be a Timeout or a number, got {value!r}")
-        return cls(connect=float(value), read=float(value))
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse, before anything is sent, a header that cannot be sent as it is: a name or value
+    with CR, LF or NUL (it would end the header early, or smuggle another one) or a character
+    outside latin-1. The value is never echoed: it may be a credential."""
+    for name, value in headers.items():
+        for what, text in (("name", name), ("value", value)):
+            if not isinstance(text, str):
+                raise InvalidArgumentError(f"header {name!r}: the {what} must be a string")
+            bad = any(c in text for c in "\r\n\x00")
+            if not bad:
+                try:
+                    text.encode("latin-1")
+                except UnicodeEncodeError:
+                    bad = True
+            if bad:
+                shown = f"{name!r}" if what == "value" and _printable(name) else "a header"
+                raise InvalidArgumentError(
+                    f"the {what} of {shown} (from token=, headers= or the headers factory) holds "
+                    "a line break, a NUL or a character outside latin-1, so it cannot be sent; "
+                    "the value is not shown, as it may be a credential"
+                )
+
+
+def _printable(name: str) -> bool:
+    return name.isascii() and name.isprintable()
+
+
+def redirect_error(url: str, scheme: str) -> RedirectError:
+    """A redirect to a scheme that is not http(s): not followed, not retried."""
+    what = f"a {scheme}: URL" if scheme and scheme.isalnum() else "a URL that is not http(s)"
+    return RedirectError(
+        f"{url.split('?', 1)[0]} redirected to {what}; only http:// and https:// redirects are "
+        "followed (check the base URL, or what answers at it)"
+    )
+
+
+def malformed_head(url: str, detail: str) -> ProtocolError:
+    """A status line or header block that is not HTTP: not retried (the same server sends the
+    same bytes again)."""
+    return ProtocolError(
+        f"the server at {url.split('?', 1)[0]} sent a malformed HTTP response head ({detail}); "
+        "is something other than an HTTP server listening there?"
+    )
+
+
+def scrub(error: E, headers: Mapping[str, str], proxy: Proxy | None = None) -> E:
+    """`error` with the credentials of the request (and of its proxy) redacted."""
+    secrets = credential_values(headers)
+    if proxy is not None:
+        for value in (proxy.username, proxy.password):
+            if value and len(value) >= 3:
+                secrets.add(value)
+    return redact(error, secrets)
 
 
 def read_timeout_for(timeout: Timeout, kind: RequestKind, *, wait: bool = False) -> float | None:
@@ -95,6 +146,16 @@ def check_ca_bundle(verify: object, *, source: str = "verify") -> None:
             f"{source}={verify!r}: no CA bundle at that path; pass the path of a PEM file "
             "(or folder of certificates) that exists, True for the system CAs, or an ssl.SSLContext"
         )
+    if isinstance(verify, str) and os.path.isfile(verify):
+        import ssl  # loaded already by either HTTP library
+
+        try:  # the same check in both flavours (requests would only read it when connecting)
+            ssl.create_default_context(cafile=verify)
+        except (ssl.SSLError, OSError, ValueError):
+            raise InvalidArgumentError(
+                f"{source}={verify!r}: that file holds no readable PEM certificate; pass the "
+                "path of your CA bundle (PEM), True for the system CAs, or an ssl.SSLContext"
+            ) from None
 
 
 _CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")

@@ -9,7 +9,7 @@ import re
 import socket
 import threading
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -17,16 +17,25 @@ import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
+import urllib3.util.response
 
 from flue._protocol.http import HttpRequest
 from flue._transports._common import (
+    MAX_REDIRECTS,
+    MAX_SLEEP,
     DecodedBody,
     Timeout,
     body_too_large,
+    check_headers,
     client_network,
+    deadline_error,
+    deadline_for,
+    malformed_head,
     proxy_auth_error,
     proxy_connect_error,
     read_timeout_for,
+    redirect_error,
+    scrub,
     tunnel_error,
 )
 from flue._transports._proxy import Proxy, ProxySettings
@@ -55,12 +64,17 @@ _TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})\s*([^'\")]*)")
 
 def _map_error(
     exc: BaseException, url: str, *, reading: bool, proxy: Proxy | None = None
-) -> TransportError:
+) -> TransportError | ProtocolError:
     # the text comes from the root cause (see _reasons): urllib3's own messages name its
     # connection classes (ours among them) and carry object reprs
     where = url.split("?", 1)[0]
     if isinstance(exc, requests.TooManyRedirects):
-        return TooManyRedirectsError(f"too many redirects following {where}")
+        return TooManyRedirectsError(
+            f"too many redirects following {where} (more than {MAX_REDIRECTS} in a row)"
+        )
+    if isinstance(exc, requests.exceptions.InvalidSchema):  # a redirect to file:, ftp:...
+        found = re.search(r"for '([^']*)'", str(exc))
+        return redirect_error(url, urlsplit(found[1] if found else "").scheme)
     if not reading and find(exc, urllib3.exceptions.ProxyError):
         return _proxy_error(exc, url, proxy)
     if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
@@ -97,10 +111,32 @@ def _map_error(
         )
     if find(exc, http.client.RemoteDisconnected):
         return ConnectionLostError(f"the server at {where} closed the connection without answering")
+    bad_line = _first(exc, http.client.BadStatusLine)
+    if bad_line is not None:
+        line = str(bad_line.args[0]) if bad_line.args else ""
+        if not line.endswith("\n"):  # the connection ended inside the status line: a cut
+            return ConnectionLostError(
+                f"the connection to {where} broke inside the response's status line"
+            )
+        return malformed_head(url, "its status line is not HTTP/1.x <3-digit status>")
+    bad_head = _first(exc, http.client.HTTPException)
+    if bad_head is not None:  # a header line too long, too many headers
+        return malformed_head(url, clean(str(bad_head)))
     reason = reason or _last_words(exc)
     if reading:
         return ConnectionLostError(f"the connection to {where} broke mid-response: {reason}")
     return ConnectionLostError(f"the connection to {where} failed: {reason}")
+
+
+def _first(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of type `kind` in the chain of `exc`."""
+    for cause in causes(exc):
+        if isinstance(cause, kind):
+            return cause
+    return None
+
+
+E = TypeVar("E", bound=BaseException)
 
 
 def _proxy_error(exc: BaseException, url: str, proxy: Proxy | None) -> TransportError:
@@ -160,12 +196,60 @@ class CancelToken:
         return self._event.is_set()
 
 
+class _Deadline:
+    """The total deadline of one exchange: when it passes, the connection carrying the request
+    is shut down, which wakes a read blocked on a server that trickles its answer (or sends
+    ``100 Continue`` forever); the reader then sees `expired` and reports the deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._done = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            conn = self._conn
+        if conn is not None:
+            _shutdown(getattr(conn, "sock", None))
+
+    def _attach(self, conn: Any) -> None:
+        with self._lock:
+            self._conn = conn
+            expired = self.expired
+        if expired:
+            _shutdown(getattr(conn, "sock", None))
+
+    def finish(self) -> None:
+        """The exchange is over (its body read, or closed): the connection is left alone."""
+        with self._lock:
+            self._done = True
+            self._conn = None
+        self._timer.cancel()
+
+
 class Response:
     """One response being read."""
 
-    def __init__(self, response: requests.Response, url: str) -> None:
+    def __init__(
+        self,
+        response: requests.Response,
+        url: str,
+        *,
+        deadline: _Deadline | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._response = response
         self._url = url
+        self._deadline = deadline
+        self._sent_headers = headers or {}
         self.status = response.status_code
         self.headers: Mapping[str, str] = response.headers
         # the body is read undecoded (raw.read1) and decoded here, bounded, as it arrives
@@ -174,15 +258,24 @@ class Response:
         )
 
     def _read_raw(self) -> bytes:
+        deadline = self._deadline
         try:
-            return self._response.raw.read1(_CHUNK)
+            data = self._response.raw.read1(_CHUNK)
         except (
             requests.RequestException,
             urllib3.exceptions.HTTPError,
             OSError,
             ValueError,
         ) as exc:
-            raise _map_error(exc, self._url, reading=True) from exc
+            if deadline is not None and deadline.expired:
+                raise deadline_error(self._url, deadline.seconds) from None
+            raise scrub(_map_error(exc, self._url, reading=True), self._sent_headers) from exc
+        if deadline is not None:
+            if deadline.expired:  # the shutdown may look like the end of an unframed body
+                raise deadline_error(self._url, deadline.seconds)
+            if not data:
+                deadline.finish()
+        return data
 
     def read_chunk(self) -> bytes:
         """The next bytes of the (decoded) body as they arrive; ``b""`` at the end."""
@@ -206,10 +299,14 @@ class Response:
 
     def close(self) -> None:
         """Release the connection."""
+        if self._deadline is not None:
+            self._deadline.finish()
         self._response.close()
 
     def release(self) -> None:
         """Close from a finaliser (no reader can be active then)."""
+        if self._deadline is not None:
+            self._deadline.finish()
         with contextlib.suppress(Exception):
             self._response.close()
 
@@ -221,6 +318,27 @@ class Response:
         """
         conn: Any = getattr(self._response.raw, "_connection", None)
         _shutdown(getattr(conn, "sock", None))
+
+
+def _check_header_block(response: requests.Response, url: str) -> None:
+    """http.client takes a header line that is not ``Name: value`` for the start of the body
+    (aiohttp refuses it): refuse it here too, the same in both flavours."""
+    original = getattr(response.raw, "_original_response", None)
+    message = getattr(original, "msg", None)
+    if message is None:
+        return
+    try:
+        urllib3.util.response.assert_header_parsing(message)
+    except urllib3.exceptions.HeaderParsingError:
+        unparsed = None if message.is_multipart() else message.get_payload()
+        if isinstance(unparsed, bytes):
+            unparsed = unparsed.decode("latin-1")
+        if isinstance(unparsed, str) and unparsed and not unparsed.endswith("\n"):
+            # the connection ended inside a header line: a cut, retried like any other
+            raise ConnectionLostError(
+                f"the connection to {url.split('?', 1)[0]} broke inside the response's headers"
+            ) from None
+        raise malformed_head(url, "a header line is not 'Name: value'") from None
 
 
 def _shutdown(sock: object) -> None:
@@ -243,7 +361,22 @@ class _Tracking:
         token = getattr(_current, "token", None)
         if token is not None:
             token._attach(self)
+        deadline = getattr(_current, "deadline", None)
+        if deadline is not None:
+            deadline._attach(self)
         super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        # a cancel() during the TCP/TLS setup found no socket to shut down: do it now (the
+        # token is set before it looks for the socket, and the socket exists before this
+        # check, so one of the two sees the other)
+        token = getattr(_current, "token", None)
+        if token is not None and token.is_set():
+            _shutdown(getattr(self, "sock", None))
+        deadline = getattr(_current, "deadline", None)
+        if deadline is not None and deadline.expired:
+            _shutdown(getattr(self, "sock", None))
 
 
 class _TrackingHTTPConnection(_Tracking, urllib3.connection.HTTPConnection):
@@ -330,9 +463,35 @@ class Transport:
         """Send a request and return once the response head has arrived.
 
         Setting `token` while waiting for the head aborts the request (on sessions we created).
+        Headers that cannot be sent are refused first (`check_headers`); the whole exchange,
+        body included, is bounded by ``Timeout.total`` where it applies (`deadline_for`), on
+        sessions we created. Errors never carry the request's credentials.
         """
+        check_headers(headers)
+        proxy = self._proxy_for(request.url)[0]
+        seconds = deadline_for(self._timeout, request.kind, wait=wait)
+        deadline = _Deadline(seconds) if seconds is not None and self._owns_session else None
+        try:
+            return self._open(request, headers, wait=wait, token=token, deadline=deadline)
+        except BaseException as exc:
+            if deadline is not None:
+                deadline.finish()
+            if isinstance(exc, (TransportError, ProtocolError)):
+                scrub(exc, headers, proxy)
+            raise
+
+    def _open(
+        self,
+        request: HttpRequest,
+        headers: Mapping[str, str],
+        *,
+        wait: bool,
+        token: CancelToken | None,
+        deadline: _Deadline | None,
+    ) -> Response:
         proxy, proxies = self._proxy_for(request.url)
         _current.token = token
+        _current.deadline = deadline
         try:
             response = self._session.request(
                 request.method,
@@ -351,17 +510,28 @@ class Transport:
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema) as exc:
             raise InvalidArgumentError(f"invalid URL {request.url!r}: {exc}") from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if deadline is not None and deadline.expired:
+                raise deadline_error(request.url, deadline.seconds) from None
+            if type(exc) is OSError and "CA certificate bundle" in str(exc):
+                raise TLSError(  # requests reads verify=<path> at each new connection
+                    f"the CA bundle given as verify= could not be read: {clean(str(exc))}"
+                ) from None
             raise _map_error(exc, request.url, reading=False, proxy=proxy) from exc
         finally:
             _current.token = None
+            _current.deadline = None
             if token is not None:
                 token._detach()
         if response.status_code == 407:  # from a proxy: ours, or one the network imposes
             response.close()
             raise proxy_auth_error(proxy, request.url.split("?", 1)[0])
+        if deadline is not None and deadline.expired:  # the head was cut short by it
+            response.close()
+            raise deadline_error(request.url, deadline.seconds)
         try:
-            return Response(response, request.url)
-        except ProtocolError:  # a Content-Encoding we cannot decode
+            _check_header_block(response, request.url)
+            return Response(response, request.url, deadline=deadline, headers=headers)
+        except ProtocolError:  # a malformed header block; a Content-Encoding we cannot decode
             response.close()
             raise
 
@@ -371,7 +541,7 @@ class Transport:
 
     def sleep(self, seconds: float, token: CancelToken) -> None:
         """Wait `seconds`, returning early if `token` is set."""
-        token._event.wait(seconds)
+        token._event.wait(min(seconds, MAX_SLEEP))  # more would overflow the timer
 
     def close(self) -> None:
         """Close the session if we created it."""

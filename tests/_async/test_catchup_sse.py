@@ -1,6 +1,6 @@
 """``catchup="sse"``: `runs.events()` reads every catch-up page over one SSE connection.
 
-Written once against the async client; tests/_sync is generated from here.
+Written once against the async client; tests/_sync holds the generated twin.
 """
 
 from __future__ import annotations

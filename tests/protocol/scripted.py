@@ -1,4 +1,4 @@
-"""A pure driver for StreamReader: scripted responses, no sockets, no sleeping."""
+"""A pure driver for ReadMachine: scripted responses, no sockets, no sleeping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 
 from flue._protocol.http import HttpRequest
-from flue._protocol.reader import NEED_DATA, Deliver, Done, SendRequest, Sleep, StreamReader
+from flue._protocol.reader import NEED_DATA, Deliver, Done, ReadMachine, SendRequest, Sleep
 from flue.errors import TransportError
 
 
@@ -37,7 +37,7 @@ class Trace:
 
 
 def drive(
-    reader: StreamReader,
+    reader: ReadMachine,
     respond: Callable[[HttpRequest], Scripted],
     *,
     max_steps: int = 100_000,

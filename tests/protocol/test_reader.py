@@ -1,4 +1,4 @@
-"""The StreamReader state machine, driven with scripted responses (no sockets)."""
+"""The ReadMachine state machine, driven with scripted responses (no sockets)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from flue._protocol.reader import (
     Deliver,
     Done,
     ReaderState,
+    ReadMachine,
     SendRequest,
     Sleep,
-    StreamReader,
 )
 from flue._protocol.retry import RetryPolicy
 from flue.errors import (
@@ -87,11 +87,11 @@ class FakeRun:
         return Scripted(headers=headers, chunks=self.chunks(body))
 
 
-def reader(**kw: Any) -> StreamReader:
+def reader(**kw: Any) -> ReadMachine:
     kw.setdefault("offset", "-1")
     kw.setdefault("retry", RetryPolicy(jitter=False, max_attempts=5))
     kw.setdefault("rng", random.Random(0))
-    return StreamReader(URL, **kw)
+    return ReadMachine(URL, **kw)
 
 
 def indexes(items: list[Any]) -> list[int]:

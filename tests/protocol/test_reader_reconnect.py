@@ -1,4 +1,4 @@
-"""Reconnect rules of the StreamReader (its module comment): recycling, fast reconnect, proxy
+"""Reconnect rules of the ReadMachine (its module comment): recycling, fast reconnect, proxy
 timeouts on long-polls. Scripted bytes and a scripted clock: no sockets, no sleeping."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from flue._protocol.http import HttpRequest, RequestKind
 from flue._protocol.params import LiveMode
-from flue._protocol.reader import Done, StreamReader
+from flue._protocol.reader import Done, ReadMachine
 from flue._protocol.retry import RetryPolicy, RetryState
 from flue.errors import ConnectError, ProtocolError, ServerError, TransportError
 from tests.protocol.scripted import Scripted, drive
@@ -57,13 +57,13 @@ def frozen() -> float:
     return 0.0
 
 
-def reader(**kw: Any) -> StreamReader:
+def reader(**kw: Any) -> ReadMachine:
     kw.setdefault("offset", "o1")
     kw.setdefault("live", LiveMode.SSE)
     kw.setdefault("retry", POLICY)
     kw.setdefault("rng", random.Random(0))
     kw.setdefault("clock", frozen)
-    return StreamReader(URL, **kw)
+    return ReadMachine(URL, **kw)
 
 
 def indexes(items: list[Any]) -> list[int]:

@@ -1,4 +1,4 @@
-"""The StreamReader over SSE, and SSE frames -> batches, with scripted bytes."""
+"""The ReadMachine over SSE, and SSE frames -> batches, with scripted bytes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from flue._protocol.batches import SSEBatcher
 from flue._protocol.http import HttpRequest, RequestKind
 from flue._protocol.params import LiveMode
-from flue._protocol.reader import Done, SendRequest, StreamReader
+from flue._protocol.reader import Done, ReadMachine, SendRequest
 from flue._protocol.retry import RetryPolicy
 from flue._protocol.sse import SSEEvent
 from flue.errors import ProtocolError
@@ -43,12 +43,12 @@ def ev(i: int) -> dict[str, Any]:
     return {"type": "log", "eventIndex": i}
 
 
-def reader(**kw: Any) -> StreamReader:
+def reader(**kw: Any) -> ReadMachine:
     kw.setdefault("offset", "-1")
     kw.setdefault("live", LiveMode.SSE)
     kw.setdefault("retry", RetryPolicy(jitter=False, max_attempts=4))
     kw.setdefault("rng", random.Random(0))
-    return StreamReader(URL, **kw)
+    return ReadMachine(URL, **kw)
 
 
 def test_flue_framing_with_keepalive_duplicates_and_close() -> None:

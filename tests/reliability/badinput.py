@@ -23,7 +23,7 @@ from flue import (
 )
 from tests.reliability.rawserver import Exchange, http_response
 
-Call = Literal["get", "events", "long-poll", "sse"]
+Call = Literal["get", "invoke", "events", "long-poll", "sse"]
 
 #: short timeouts and few retries: every case ends within seconds (the bound is asserted
 #: generously by pytest-timeout; the report records the measured times)

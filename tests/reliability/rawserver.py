@@ -148,7 +148,19 @@ class RawServer:
                 if not chunk:
                     return
                 head += chunk
-            head = head.split(b"\r\n\r\n", 1)[0]
+            head, _, body = head.partition(b"\r\n\r\n")
+            # read a request body too: closing with unread bytes makes the kernel send a
+            # reset, which can reach the client before it has read the answer
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length" and value.strip().isdigit():
+                    length = int(value)
+            while len(body) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
             with self._lock:
                 self.heads.append(head)
             self.handler(Exchange(sock=sock, head=head, stopping=self._stopping))

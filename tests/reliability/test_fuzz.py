@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from flue._protocol.params import LiveMode
-from flue._protocol.reader import NEED_DATA, Deliver, Done, SendRequest, Sleep, StreamReader
+from flue._protocol.reader import NEED_DATA, Deliver, Done, ReadMachine, SendRequest, Sleep
 from flue._protocol.retry import RetryPolicy
 from flue._protocol.sse import SSEDecoder
 from flue.errors import ConnectionLostError, FlueError, ProtocolError
@@ -171,7 +171,7 @@ def test_reader_survives_any_server_script(data: st.DataObject, live: LiveMode |
     offset = data.draw(st.sampled_from(["-1", "now", "0_1"]))
     script = data.draw(st.lists(_response(live), min_size=1, max_size=12))
     ticks = itertools.count()
-    reader = StreamReader(
+    reader = ReadMachine(
         "http://h/runs/r",
         offset=offset,
         live=live,
@@ -227,3 +227,105 @@ def test_reader_survives_any_server_script(data: st.DataObject, live: LiveMode |
         event(f"raised {type(exc).__name__}")
     finally:
         event("delivered events" if delivered else "delivered nothing")
+
+
+# -- endless servers that make no progress: every script must end in bounded steps ------------
+
+
+@st.composite
+def _endless_server(draw: st.DrawFn, live: LiveMode | None) -> Any:
+    """A server that answers forever without making progress, as a function of the request's
+    offset (so it repeats itself): offsets drawn from a small pool (they cycle or go back, or
+    never advance), or a fresh offset every time with no item and never up to date; every
+    answer comes at once (the clock never moves)."""
+    family = draw(
+        st.sampled_from(
+            ["pool", "fresh", "comments"] if live is LiveMode.SSE else ["pool", "fresh"]
+        )
+    )
+    pool = [f"0_{i}" for i in range(draw(st.integers(1, 4)))]
+    table = {
+        offset: (
+            draw(st.sampled_from(pool)),
+            draw(st.integers(0, 2)),
+            draw(st.booleans()),
+            draw(st.sampled_from([200, 200, 204])),
+            draw(st.integers(1, 3)),
+        )
+        for offset in ["-1", *pool]
+    }
+    counter = itertools.count(1)
+
+    def answer(request: Any) -> tuple[int, dict[str, str], list[bytes]]:
+        here = (
+            request.url.split("offset=", 1)[1].split("&", 1)[0]
+            if "offset=" in request.url
+            else "-1"
+        )
+        if family == "comments":
+            return 200, {"content-type": "text/event-stream"}, [b": hb\n\n"] * 5
+        if family == "fresh":
+            nxt, n_items, up_to_date, status, repeat = f"1_{next(counter):06d}", 0, False, 200, 1
+        else:
+            nxt, n_items, up_to_date, status, repeat = table.get(here, table["-1"])
+        items = [{"type": "log", "i": i} for i in range(n_items)]
+        if live is LiveMode.SSE:
+            frames = b""
+            for _ in range(repeat):
+                if items:
+                    frames += b"event: data\ndata:" + json.dumps(items).encode() + b"\n\n"
+                control: dict[str, Any] = {"streamNextOffset": nxt, "streamCursor": "1"}
+                if up_to_date:
+                    control["upToDate"] = True
+                frames += b"event: control\ndata:" + json.dumps(control).encode() + b"\n\n"
+            return 200, {"content-type": "text/event-stream"}, [frames]
+        headers = {"stream-next-offset": nxt, "content-type": "application/json"}
+        if up_to_date:
+            headers["stream-up-to-date"] = "true"
+        if status == 204 and not items:
+            return 204, headers, []
+        return 200, {**headers, "content-length": "1"}, [json.dumps(items).encode()]
+
+    return answer
+
+
+@FUZZ
+@given(data=st.data(), live=st.sampled_from([None, LiveMode.LONG_POLL, LiveMode.SSE]))
+def test_reader_ends_against_endless_servers_that_make_no_progress(
+    data: st.DataObject, live: LiveMode | None
+) -> None:
+    answer = data.draw(_endless_server(live))
+    reader = ReadMachine(
+        "http://h/runs/r",
+        offset=data.draw(st.sampled_from(["-1", "0_0"])),
+        live=live,
+        retry=RetryPolicy(max_attempts=4, max_elapsed=None, jitter=False),
+        stall=5.0,
+        clock=lambda: 0.0,  # every answer comes at once
+    )
+    current: list[bytes] = []
+    position = 0
+    steps = 0
+    try:
+        while True:
+            steps += 1
+            # the bound: 100 empty steps (the largest guard) of a few actions each
+            assert steps < 3000, "the reader did not end against a server without progress"
+            action = reader.next_action()
+            if action is NEED_DATA:
+                reader.receive_data(current[position] if position < len(current) else b"")
+                position += 1
+            elif isinstance(action, SendRequest):
+                status, headers, current = answer(action.request)
+                position = 0
+                reader.receive_response(status, headers)
+            elif isinstance(action, Deliver):
+                reader.batch_delivered()
+            elif isinstance(action, Sleep):
+                current = []
+            else:
+                assert isinstance(action, Done)
+                event("done")
+                return
+    except FlueError as exc:
+        event(f"raised {type(exc).__name__}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 
+import certifi
 import pytest
 
 from flue._transports._common import DecodedBody, client_network, tunnel_error
@@ -125,7 +126,7 @@ def test_an_unusable_environment_proxy_fails_only_the_requests_that_use_it() -> 
 
 
 def test_client_network_reads_the_ca_bundle_variables() -> None:
-    bundle = __file__  # any existing file
+    bundle = certifi.where()  # a real PEM bundle: an unreadable one is refused
     verify, proxies = client_network(
         verify=True, proxy=None, trust_env=True, owns_session=True,
         environ={"REQUESTS_CA_BUNDLE": bundle},

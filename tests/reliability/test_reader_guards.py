@@ -7,7 +7,7 @@ import json
 
 from flue._protocol.http import HttpRequest
 from flue._protocol.params import LiveMode
-from flue._protocol.reader import StreamReader
+from flue._protocol.reader import ReadMachine
 from flue._protocol.retry import RetryPolicy
 from tests.protocol.scripted import Scripted, drive
 
@@ -35,7 +35,7 @@ def test_an_idle_sse_connection_cut_again_and_again_never_runs_out_of_attempts()
         )
 
     seconds = itertools.count()
-    reader = StreamReader(
+    reader = ReadMachine(
         "http://h/runs/r",
         offset="0_1",
         live=LiveMode.SSE,
@@ -52,7 +52,7 @@ def test_sse_connections_cut_before_any_control_frame_do_run_out() -> None:
     def respond(request: HttpRequest) -> Scripted:
         return Scripted(status=200, headers=SSE, chunks=[b"event: data\n"], error_at=1)
 
-    reader = StreamReader(
+    reader = ReadMachine(
         "http://h/runs/r", offset="0_1", live=LiveMode.SSE, retry=RetryPolicy(max_attempts=5)
     )
     try:

@@ -1,2 +1,2 @@
-"""Client tests against the real Flue server, written once (async); tests/interop/_sync is
-generated from here by scripts/unasync.py."""
+"""Client tests against the real Flue server, written once (async); tests/interop/_sync holds
+the twins that scripts/unasync.py generates."""

@@ -12,7 +12,7 @@ several recycles in a few seconds.
 nginx's JSON access log (``NginxFront.requests()``) is the witness of what happened on the
 wire: encodings, statuses, how long each read was held.
 
-Written once against the async client; tests/interop/_sync is generated from here.
+Written once against the async client; tests/interop/_sync holds the generated twin.
 """
 
 from __future__ import annotations

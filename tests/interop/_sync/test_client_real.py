@@ -2,11 +2,12 @@
 # change the async source, then run `nox -s codegen`.
 """Our client against a real Flue server, 1.0.0-beta.5 or beta.9 (tests/interop/FINDINGS.md).
 
-Written once against the async client; tests/interop/_sync is generated from here by
-scripts/unasync.py, so every test runs for both flavours. No fault injection: these tests pin
-what the client does with the responses a real server sends. Runs are created with the app's
-two workflows (tests/interop/app/README.md): ``emit {count, size, delayMs, startDelayMs}`` logs
-``count`` events between run_start and run_end and returns ``{"emitted", "size"}``;
+Written once against the async client; tests/interop/_sync holds the twin that
+scripts/unasync.py generates, so every test runs for both flavours. No fault injection: these
+tests pin what the client does with the responses a real server sends. Runs are created with
+the app's two workflows (tests/interop/app/README.md): ``emit {count, size, delayMs,
+startDelayMs}`` logs ``count`` events between run_start and run_end and returns
+``{"emitted", "size"}``;
 ``fail {message, before}`` logs ``before`` events, then throws.
 
 In the nginx topology (``FLUE_INTEROP_TOPOLOGY=nginx``, see conftest.py) ``target`` is nginx

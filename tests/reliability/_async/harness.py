@@ -187,6 +187,8 @@ async def provoke(case: Case, url: str) -> tuple[FlueError, float]:
         try:
             if case.call == "get":
                 await client.runs.get("run_1")
+            elif case.call == "invoke":
+                await client.workflows.invoke("w", {"n": 1})
             elif case.call == "events":
                 await client.runs.events("run_1")
             else:

@@ -185,6 +185,8 @@ def provoke(case: Case, url: str) -> tuple[FlueError, float]:
         try:
             if case.call == "get":
                 client.runs.get("run_1")
+            elif case.call == "invoke":
+                client.workflows.invoke("w", {"n": 1})
             elif case.call == "events":
                 client.runs.events("run_1")
             else:

@@ -1,0 +1,114 @@
+"""The checkpoint, and the batches on their way from the server to the caller.
+
+`Delivery` owns the resume checkpoint (`offset`, `up_to_date`, `closed`, `cursor`) and the queue
+of batches received but not yet handed over. Invariants:
+
+* `offset` moves only in `confirm()`, to the ``next_offset`` of a batch the caller has whole,
+  so resuming from it never skips an item;
+* the queue holds, in order, only batches that bring something new: items (which must move
+  the offset), a new offset, the first "up to date" at an offset, or the end of the stream;
+  `frontier` is the ``next_offset`` of the last one queued (the checkpoint when none is);
+* an offset never comes back: a batch whose ``next_offset`` is an earlier checkpoint, or an
+  offset already reached on the same connection, is a `ProtocolError` (a server whose offsets
+  cycle or go backwards would otherwise be read forever). Offsets stay opaque: they are only
+  compared for equality.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from flue._protocol.batches import Batch
+from flue.errors import ProtocolError
+
+__all__ = ["Delivery"]
+
+# earlier checkpoints remembered for the "never comes back" check
+_HISTORY = 4096
+
+
+class Delivery:
+    """Checkpoint and delivery queue of one stream read."""
+
+    def __init__(self, offset: str) -> None:
+        self.offset = offset
+        self.up_to_date = False
+        self.closed = False
+        self.cursor: str | None = None
+        self.frontier = offset
+        self.frontier_up_to_date = False
+        self._queue: deque[Batch] = deque()
+        self._delivering: Batch | None = None
+        self._history: deque[str] = deque(maxlen=_HISTORY)
+        self._earlier: set[str] = set()
+        self._reached: set[str] = {offset}
+
+    def start_request(self) -> None:
+        """A request goes out from the checkpoint: what a previous connection queued is gone."""
+        self.frontier = self.offset
+        self.frontier_up_to_date = self.up_to_date
+        self._reached = {self.offset}
+
+    def offer(self, batch: Batch) -> bool:
+        """Queue a batch unless it brings nothing new; True when queued."""
+        offset = batch.next_offset
+        if (
+            not batch.items
+            and offset == self.frontier
+            and not batch.closed
+            and not (batch.up_to_date and not self.frontier_up_to_date)
+        ):
+            # nothing new: Flue's repeated keep-alive control frames; and "not up to date" at
+            # the same offset, which moves nothing (the stuck-controls guard counts those)
+            if batch.cursor is not None:
+                self.cursor = batch.cursor
+            return False
+        if batch.items and offset == self.frontier:
+            raise ProtocolError(
+                f"the server sent {len(batch.items)} item(s) without moving the offset past "
+                f"them (still {offset!r}); resuming would deliver them again and again"
+            )
+        if offset != self.frontier and (offset in self._earlier or offset in self._reached):
+            raise ProtocolError(
+                f"the server's offset went back to {offset!r}, which this read had already "
+                f"passed (now at {self.frontier!r}); offsets that cycle or go backwards would "
+                "make the read repeat forever"
+            )
+        self._reached.add(offset)
+        self.frontier = offset
+        self.frontier_up_to_date = batch.up_to_date
+        self._queue.append(batch)
+        return True
+
+    @property
+    def pending(self) -> bool:
+        """True when a batch waits to be handed over."""
+        return bool(self._queue)
+
+    def take(self) -> Batch:
+        """The next batch to hand over (`confirm()` it once the caller has it)."""
+        batch = self._delivering = self._queue.popleft()
+        return batch
+
+    def confirm(self) -> Batch:
+        """The caller has the last batch taken: move the checkpoint past it."""
+        batch = self._delivering
+        assert batch is not None
+        self._delivering = None
+        if batch.next_offset != self.offset:
+            if len(self._history) == _HISTORY:
+                self._earlier.discard(self._history[0])
+            self._history.append(self.offset)
+            self._earlier.add(self.offset)
+            self._reached.discard(self.offset)  # held once, in the bounded history
+        self.offset = batch.next_offset
+        self.up_to_date = batch.up_to_date
+        if batch.cursor is not None:
+            self.cursor = batch.cursor
+        if batch.closed:
+            self.closed = True
+        return batch
+
+    def clear(self) -> None:
+        """Drop the batches not yet handed over (their connection is gone, or the stream ended)."""
+        self._queue.clear()

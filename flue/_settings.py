@@ -1,0 +1,101 @@
+"""The user-facing settings of a client, in one place: `Timeout` and `RetryPolicy`.
+
+Pure values (attrs and `flue.errors` only), importable without `requests` or `aiohttp`; both
+flavours and the protocol core read them. ``flue.Timeout`` and ``flue.RetryPolicy`` are these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from flue.errors import InvalidArgumentError
+
+__all__ = ["RetryPolicy", "Timeout"]
+
+
+def _opt_pos(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidArgumentError(f"Timeout.{attribute.name} must be None or > 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Timeout:
+    """Timeouts in seconds (None: no limit).
+
+    Attributes:
+        connect: to establish a connection.
+        read: between two reads of an ordinary response (run record, catch-up page).
+        long_poll: between two reads of a long-poll response; exceeds Flue's 30 s window.
+        stall: an SSE connection that delivers no byte for this long, or no control frame
+            (Flue sends one every 30 s even when idle; comments do not count), is treated as
+            dead and resumed from the checkpoint.
+        invoke_wait: for ``workflows.invoke(..., wait=True)``, which lasts as long as the run.
+        total: the whole of one exchange, from connecting to the last byte of the body: each
+            ``runs.get()``, ``invoke()`` without ``wait``, catch-up page and long-poll request
+            (each attempt of it). A server that trickles bytes, or sends ``100 Continue``
+            forever, cannot hold a call longer. SSE bodies are not bounded by it (a live stream
+            may run for hours): the `stall` watchdog guards them.
+    """
+
+    connect: float | None = attrs.field(default=10.0, validator=_opt_pos)
+    read: float | None = attrs.field(default=30.0, validator=_opt_pos)
+    long_poll: float | None = attrs.field(default=45.0, validator=_opt_pos)
+    stall: float | None = attrs.field(default=45.0, validator=_opt_pos)
+    invoke_wait: float | None = attrs.field(default=600.0, validator=_opt_pos)
+    total: float | None = attrs.field(default=120.0, validator=_opt_pos)
+
+    @classmethod
+    def coerce(cls, value: Timeout | float | None) -> Timeout:
+        """Accept a `Timeout`, a number (connect and read), or None (defaults)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidArgumentError(f"timeout must be a Timeout or a number, got {value!r}")
+        return cls(connect=float(value), read=float(value))
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidArgumentError(f"RetryPolicy.{attribute.name} must be > 0, got {value!r}")
+
+
+def _optional_limit(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidArgumentError(
+            f"RetryPolicy.{attribute.name} must be None (no limit) or > 0, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How failed requests are retried.
+
+    Attributes:
+        initial_delay: seconds before the first retry (before jitter).
+        max_delay: cap on one computed delay (a longer ``Retry-After`` still wins).
+        multiplier: growth factor between consecutive delays.
+        max_attempts: consecutive attempts of one request before giving up (None: no limit).
+        max_elapsed: seconds since the first failure of a run of failures before giving up
+            (None: no limit).
+        jitter: draw each delay uniformly from [0, computed delay] ("full jitter").
+    """
+
+    initial_delay: float = attrs.field(default=0.5, validator=_positive)
+    max_delay: float = attrs.field(default=30.0, validator=_positive)
+    multiplier: float = attrs.field(default=2.0, validator=_positive)
+    max_attempts: int | None = attrs.field(default=10, validator=_optional_limit)
+    max_elapsed: float | None = attrs.field(default=300.0, validator=_optional_limit)
+    jitter: bool = True
+
+    @classmethod
+    def disabled(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(max_attempts=1)
