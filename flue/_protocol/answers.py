@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 from flue._protocol.actions import ReaderState, Sleep
 from flue._protocol.batches import Batch, Decode, SSEBatcher
+from flue._protocol.decide import Raise, decide
 from flue._protocol.delivery import Delivery
 from flue._protocol.http import HttpRequest, RequestKind
 from flue._protocol.params import LiveMode
@@ -46,7 +47,7 @@ from flue._protocol.responses import (
     decode_json_batch,
     is_retryable_status,
 )
-from flue._protocol.retry import RetryState, gave_up
+from flue._protocol.retry import RetryState
 from flue._protocol.sse import SSEDecoder
 from flue.errors import FlueError, ProtocolError, redact
 
@@ -101,7 +102,6 @@ class Answers:
                 f"{error}; the answer had neither Content-Length nor Transfer-Encoding, so the "
                 "connection was probably cut before its end"
             ),
-            retry_after=None,
             cut=True,
         )
 
@@ -127,21 +127,21 @@ class Answers:
         self.retry.succeeded()
         self._progress.worked = True
 
-    def _retry_or_fail(
-        self, error: FlueError, *, retry_after: float | None, cut: bool = False
-    ) -> None:
-        """A failed attempt: sleep before the retry, or fail when the retry limits are spent.
+    def _retry_or_fail(self, error: FlueError, *, cut: bool = False) -> None:
+        """A failed attempt the reader has judged retryable: sleep before the retry, or fail
+        when the retry limits are spent. The decision is `decide()`'s, shared with the one-shot
+        calls (an `APIError`'s ``Retry-After`` is a floor on the wait).
 
         ``cut``: a transport failure, retried at once when the last response worked.
         """
         progress = self._progress
         immediate, progress.worked = cut and progress.worked, False
-        delay = self.retry.failed(retry_after, immediate=immediate)
-        if delay is None:
-            self._fail(gave_up(error, self.retry.failures))
+        outcome = decide(self.retry, error, immediate=immediate, retryable=True)
+        if isinstance(outcome, Raise):
+            self._fail(outcome.error)
             return
         reason = str(self._scrub(error))
-        self._sleep = Sleep(seconds=delay, reason=reason, attempt=self.retry.failures)
+        self._sleep = Sleep(seconds=outcome.seconds, reason=reason, attempt=outcome.attempt)
         self.state = ReaderState.SEND
 
     def _answer(self, batch: Batch, *, instant_long_poll: bool = False) -> None:
@@ -162,7 +162,6 @@ class Answers:
                     "once with no events and no progress, without waiting for data; polling on "
                     "would spin"
                 ),
-                retry_after=None,
             )
             return
         self._succeeded()
@@ -238,6 +237,6 @@ class Answers:
         if is_retryable_status(self._status):
             if self._status in _PROXY_TIMEOUTS and self._is_long_poll():
                 self._probe = True  # rule 3: is the server there? a catch-up answers at once
-            self._retry_or_fail(error, retry_after=error.retry_after)
+            self._retry_or_fail(error)
         else:
             self._fail(error)

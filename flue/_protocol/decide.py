@@ -5,7 +5,7 @@ whether the request may be repeated, and the call's `RetryState` (which holds th
 injected clock and random source); it returns a `Retry` (wait this long, then send again) or a
 `Raise` (the error to raise, marked "gave up after N attempts" when the limits are spent). It
 does no I/O and never sleeps: both flavours' one-shot calls (`runs.get`, `workflows.invoke`)
-use it, and so can the stream reader.
+use it, and so does the stream reader (`_retry_or_fail` in answers.py).
 
 Which failures are retried:
 

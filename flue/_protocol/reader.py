@@ -292,7 +292,7 @@ class ReadMachine(Answers):
             # backoff sequence, or the stream would run out of attempts while nothing happens.
             self._settle_sse_connection()
         self._drop_connection()
-        self._retry_or_fail(error, retry_after=None, cut=True)
+        self._retry_or_fail(error, cut=True)
 
     def batch_delivered(self) -> None:
         """The caller has every item of the last `Deliver`: advance the checkpoint."""
@@ -359,7 +359,6 @@ class ReadMachine(Answers):
                     "comments or unfinished data), longer than the stall timeout; Flue sends "
                     "one at least every 30 s, so the connection is taken for dead"
                 ),
-                retry_after=None,
             )
 
     def _settle_sse_connection(self) -> None:
@@ -387,5 +386,5 @@ class ReadMachine(Answers):
             error = ProtocolError(
                 f"the SSE response ended before any control frame; status {self._status} from {url}"
             )
-        self._retry_or_fail(error, retry_after=None)
+        self._retry_or_fail(error)
         return self.next_action()
