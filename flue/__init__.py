@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flue._lazy import load
 from flue._protocol.batches import Batch
 from flue._protocol.params import OFFSET_NOW, OFFSET_START, LiveMode
 from flue._settings import RetryPolicy, Timeout
@@ -94,23 +95,14 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'flue' has no attribute {name!r}")
-    import importlib
-
-    try:
-        value = getattr(importlib.import_module(module), name)
-    except Exception as exc:
-        # An AttributeError escaping a module __getattr__ would turn into a bare "cannot import
-        # name" and hide the cause (e.g. an incompatible dependency); say what failed instead.
-        raise ImportError(
-            f"flue.{name} could not be imported: {type(exc).__name__}: {exc}. "
-            "Check that flue's dependencies meet the versions it declares "
-            "(pip install --upgrade flue-client)."
-        ) from exc
-    globals()[name] = value
-    return value
+    return load(
+        "flue",
+        _LAZY,
+        name,
+        globals(),
+        "Check that flue's dependencies meet the versions it declares "
+        "(pip install --upgrade flue-client).",
+    )
 
 
 def __dir__() -> list[str]:

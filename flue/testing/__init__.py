@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flue._lazy import load
+
 if TYPE_CHECKING:
     from ._app import AuthHook, bearer_auth
     from ._faults import Fault, FaultRule, FaultSet, RecordedRequest
@@ -47,37 +49,30 @@ __all__ = [
 # Imported on first use: the pytest plugin lives in this package and is loaded by every pytest
 # run of a project that installs flue, which should not pay for aiohttp until a fixture runs.
 _LAZY = {
-    "AuthHook": "_app",
-    "bearer_auth": "_app",
-    "Fault": "_faults",
-    "FaultRule": "_faults",
-    "FaultSet": "_faults",
-    "RecordedRequest": "_faults",
-    "FlueTestServer": "_server",
-    "RunHandle": "_server",
-    "MISSING": "_store",
-    "format_offset": "_store",
-    "InputValidationError": "_workflows",
-    "RunContext": "_workflows",
-    "WorkflowError": "_workflows",
+    "AuthHook": "flue.testing._app",
+    "bearer_auth": "flue.testing._app",
+    "Fault": "flue.testing._faults",
+    "FaultRule": "flue.testing._faults",
+    "FaultSet": "flue.testing._faults",
+    "RecordedRequest": "flue.testing._faults",
+    "FlueTestServer": "flue.testing._server",
+    "RunHandle": "flue.testing._server",
+    "MISSING": "flue.testing._store",
+    "format_offset": "flue.testing._store",
+    "InputValidationError": "flue.testing._workflows",
+    "RunContext": "flue.testing._workflows",
+    "WorkflowError": "flue.testing._workflows",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'flue.testing' has no attribute {name!r}")
-    import importlib
-
-    try:
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    except Exception as exc:
-        raise ImportError(
-            f"flue.testing.{name} could not be imported: {type(exc).__name__}: {exc}. "
-            "flue.testing needs aiohttp; check that flue's dependencies are installed."
-        ) from exc
-    globals()[name] = value
-    return value
+    return load(
+        "flue.testing",
+        _LAZY,
+        name,
+        globals(),
+        "flue.testing needs aiohttp; check that flue's dependencies are installed.",
+    )
 
 
 def __dir__() -> list[str]:

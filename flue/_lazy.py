@@ -1,0 +1,32 @@
+"""Names a package imports on first use (`flue` and `flue.testing` keep heavy modules out of
+``import flue`` and out of every pytest run)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["load"]
+
+
+def load(
+    package: str, modules: Mapping[str, str], name: str, namespace: dict[str, Any], hint: str
+) -> Any:
+    """Import `name` from its module in `modules`, cache it in `namespace` and return it.
+
+    An AttributeError escaping a module ``__getattr__`` would turn into a bare "cannot import
+    name" and hide the cause (e.g. an incompatible dependency): every failure becomes an
+    ImportError that says what failed, and `hint` what to do.
+    """
+    module = modules.get(name)
+    if module is None:
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except Exception as exc:
+        raise ImportError(
+            f"{package}.{name} could not be imported: {type(exc).__name__}: {exc}. {hint}"
+        ) from exc
+    namespace[name] = value
+    return value
