@@ -3,7 +3,7 @@
 Each function takes ``(url, token, run_id)`` and returns the events it read (a list), so the
 caller can check that every client read the same number. Clients: flue sync and async, typed
 models and plain dicts, with ``catchup="get"`` (paged GETs) and ``catchup="sse"`` (one SSE
-connection); a raw
+connection), decoding JSON with the standard library or msgspec (``[speed]``); a raw
 ``requests`` GET loop with ``json.loads``; a raw single SSE GET; the ``durable-streams`` PyPI
 client. The official TypeScript SDK is run by ``ts_events.mjs`` in Node.
 """
@@ -28,24 +28,30 @@ def _auth(token: str) -> dict[str, str]:
 # -- flue -------------------------------------------------------------------------------------
 
 
-def flue_sync(as_dict: bool, catchup: str = "sse") -> Reader:
+def flue_sync(as_dict: bool, catchup: str = "sse", decoder: str = "stdlib") -> Reader:
+    """`decoder`: ``"stdlib"`` (json.loads, the default install) or ``"msgspec"`` (the
+    ``flue-client[speed]`` extra)."""
     from flue import FlueClient
+    from flue._protocol.jsondecode import use_decoder
 
     def read(url: str, token: str, run_id: str) -> list[Any]:
+        use_decoder(decoder)  # type: ignore[arg-type]
         with FlueClient(url, token=token, catchup=catchup) as client:  # type: ignore[arg-type]
             return client.runs.events(run_id, as_dict=as_dict)  # type: ignore[call-overload]
 
     return read
 
 
-def flue_async(as_dict: bool, catchup: str = "sse") -> Reader:
+def flue_async(as_dict: bool, catchup: str = "sse", decoder: str = "stdlib") -> Reader:
     from flue import AsyncFlueClient
+    from flue._protocol.jsondecode import use_decoder
 
     async def go(url: str, token: str, run_id: str) -> list[Any]:
         async with AsyncFlueClient(url, token=token, catchup=catchup) as client:  # type: ignore[arg-type]
             return await client.runs.events(run_id, as_dict=as_dict)  # type: ignore[call-overload,no-any-return]
 
     def read(url: str, token: str, run_id: str) -> list[Any]:
+        use_decoder(decoder)  # type: ignore[arg-type]
         return asyncio.run(go(url, token, run_id))
 
     return read

@@ -62,7 +62,16 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("flue", "requests", "urllib3", "aiohttp", "attrs", "cattrs", "durable-streams"):
+    for name in (
+        "flue-client",
+        "requests",
+        "urllib3",
+        "aiohttp",
+        "attrs",
+        "cattrs",
+        "msgspec",
+        "durable-streams",
+    ):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -1,8 +1,8 @@
 """Python client for Flue's workflow-run API: blocking (`FlueClient`) and asyncio
 (`AsyncFlueClient`), one API in two flavours.
 
-The clients are imported lazily, so a blocking program never imports `aiohttp` and an asyncio
-program never imports `requests`.
+The clients (and the other classes) are imported lazily, so a blocking program never imports
+`aiohttp`, an asyncio program never imports `requests`, and ``import flue`` is cheap.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flue._lazy import load
-from flue._protocol.batches import Batch
 from flue._protocol.params import OFFSET_NOW, OFFSET_START, LiveMode
-from flue._settings import RetryPolicy, Timeout
 from flue.errors import (
     APIError,
     AuthenticationError,
@@ -21,6 +19,7 @@ from flue.errors import (
     ConnectError,
     ConnectionLostError,
     FlueError,
+    FlueExecutionError,
     FlueTimeoutError,
     InvalidArgumentError,
     NotFoundError,
@@ -39,9 +38,16 @@ from flue.errors import (
 )
 
 if TYPE_CHECKING:
+    from flue._async._agents import AsyncAgents
     from flue._async._client import AsyncFlueClient
+    from flue._async._observe import AsyncConversationObserver
     from flue._async._stream import AsyncBatchStream, AsyncRunStream
+    from flue._protocol.batches import Batch
+    from flue._protocol.hooks import RequestInfo, ResponseInfo
+    from flue._settings import RetryPolicy, Timeout
+    from flue._sync._agents import Agents
     from flue._sync._client import FlueClient
+    from flue._sync._observe import ConversationObserver
     from flue._sync._stream import BatchStream, RunStream
 
 __version__ = "0.1.0"
@@ -50,7 +56,10 @@ __all__ = [
     "OFFSET_NOW",
     "OFFSET_START",
     "APIError",
+    "Agents",
+    "AsyncAgents",
     "AsyncBatchStream",
+    "AsyncConversationObserver",
     "AsyncFlueClient",
     "AsyncRunStream",
     "AuthenticationError",
@@ -60,8 +69,10 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "ConnectionLostError",
+    "ConversationObserver",
     "FlueClient",
     "FlueError",
+    "FlueExecutionError",
     "FlueTimeoutError",
     "InvalidArgumentError",
     "LiveMode",
@@ -72,6 +83,8 @@ __all__ = [
     "ProxyError",
     "RateLimitError",
     "RedirectError",
+    "RequestInfo",
+    "ResponseInfo",
     "RetryPolicy",
     "RunNotFoundError",
     "RunStream",
@@ -84,13 +97,24 @@ __all__ = [
     "__version__",
 ]
 
+# Loaded on first access: ``import flue`` costs flue.errors and the parameter constants alone
+# (no attrs, no HTTP library), so ``flue --help`` and a program that needs one part stay cheap.
 _LAZY = {
+    "Batch": "flue._protocol.batches",
+    "RequestInfo": "flue._protocol.hooks",
+    "ResponseInfo": "flue._protocol.hooks",
+    "RetryPolicy": "flue._settings",
+    "Timeout": "flue._settings",
     "FlueClient": "flue._sync._client",
     "BatchStream": "flue._sync._stream",
     "RunStream": "flue._sync._stream",
     "AsyncFlueClient": "flue._async._client",
     "AsyncBatchStream": "flue._async._stream",
     "AsyncRunStream": "flue._async._stream",
+    "Agents": "flue._sync._agents",
+    "ConversationObserver": "flue._sync._observe",
+    "AsyncAgents": "flue._async._agents",
+    "AsyncConversationObserver": "flue._async._observe",
 }
 
 

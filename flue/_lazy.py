@@ -1,5 +1,5 @@
-"""Names a package imports on first use (`flue` and `flue.testing` keep heavy modules out of
-``import flue`` and out of every pytest run)."""
+"""Names a package imports on first use (`flue`, `flue.models` and `flue.testing` keep heavy
+modules out of ``import flue``, out of a run-record read and out of every pytest run)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ __all__ = [
     "ConnectError",
     "ConnectionLostError",
     "FlueError",
+    "FlueExecutionError",
     "FlueTimeoutError",
     "InvalidArgumentError",
     "NotFoundError",
@@ -179,6 +180,68 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx: the server failed; retried automatically, raised once retries are exhausted."""
+
+
+class FlueExecutionError(FlueError):
+    """A workflow run or an agent submission ended without a result.
+
+    ``target`` is ``"workflow_run"`` (``workflows.run()``) or ``"agent_submission"``
+    (``agents.wait()``, ``agents.prompt()``); ``target_id`` the run or submission id (``""``
+    when the server did not say); ``failure`` is ``"failed"``, ``"aborted"`` (an agent
+    submission stopped by ``agents.abort()``) or ``"terminal_event_missing"`` (the stream
+    ended without saying how the run ended, and its record is not finished); ``error`` is the
+    error the server reported (its JSON value), or None.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        target: str,
+        target_id: str,
+        failure: str,
+        error: Any = None,
+    ) -> None:
+        if message is None:
+            what = "Agent submission" if target == "agent_submission" else "Workflow run"
+            if target_id:
+                what += f" {target_id!r}"
+            if failure == "terminal_event_missing":
+                message = (
+                    f"{what} ended without a terminal event and its record is not finished; "
+                    "check it later with runs.get()"
+                    if target == "workflow_run"
+                    else f"{what}: the stream ended before it settled; see agents.history()"
+                )
+            else:
+                verb = "was aborted" if failure == "aborted" else "failed"
+                detail = _error_text(error)
+                message = f"{what} {verb}" + (f": {detail}" if detail else "")
+        super().__init__(message)
+        self.target = target
+        self.target_id = target_id
+        self.failure = failure
+        self.error = error
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(target={self.target!r}, target_id={self.target_id!r}, "
+            f"failure={self.failure!r})"
+        )
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, str):
+        return error
+    if isinstance(error, dict):
+        message = error.get("message")
+        kind = error.get("type") or error.get("name")
+        if isinstance(message, str) and isinstance(kind, str):
+            return f"{kind}: {message}"
+        if isinstance(message, str):
+            return message
+    message = getattr(error, "message", None)
+    return message if isinstance(message, str) else ""
 
 
 # -- redaction ------------------------------------------------------------------------------

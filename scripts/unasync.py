@@ -35,6 +35,8 @@ RULES = {
     "AsyncRuns": "Runs",
     "AsyncWorkflows": "Workflows",
     "AsyncStreams": "Streams",
+    "AsyncAgents": "Agents",
+    "AsyncConversationObserver": "ConversationObserver",
     "AsyncBatchStream": "BatchStream",
     "AsyncRunStream": "RunStream",
     "AsyncTransport": "Transport",

@@ -52,3 +52,19 @@ def test_resumable_tail(server: FlueTestServer, tmp_path: Path) -> None:
     assert first == list(range(130))
     # the checkpoint was the end of the last whole batch (100): 100..129 come again
     assert second == list(range(100, 251))
+
+
+def test_agent_relay(server: FlueTestServer) -> None:
+    script = str(EXAMPLES / "agent_relay.py")
+    proc = run_example(server, script, "assistant", "relay-1", "Hello there", "think: and you?")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-4:] == [
+        "user: Hello there",
+        "assistant: echo: Hello there",
+        "user: think: and you?",
+        "assistant: echo: and you?",
+    ]
+    assert lines[:4] == ["+ user message", "+ assistant message"] * 2
+    relayed = int(lines[4].split()[1])
+    assert lines[4] == f"relayed {relayed} updates" and relayed >= 4

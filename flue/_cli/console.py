@@ -21,11 +21,12 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import attrs
 
-from flue._cli.render import Renderer
+if TYPE_CHECKING:  # imported with the first event to print: `runs get` needs no event class
+    from flue._cli.render import Renderer
 
 __all__ = ["RETRY_LOG", "Console", "StatusMode", "bridged_logging", "fit", "status_mode"]
 
@@ -139,7 +140,8 @@ class Console:
             and "NO_COLOR" not in os.environ
             and os.environ.get("TERM") != "dumb"
         )
-        self.renderer = Renderer(colour=colour)
+        self._colour = colour
+        self._renderer: Renderer | None = None
         self._clock = clock
         self._lock = threading.RLock()
         self._drawn = False
@@ -193,6 +195,25 @@ class Console:
     def line(self, text: str) -> None:
         """A line of output (a result, a run id)."""
         self._write_out(text + "\n")
+
+    def write(self, text: str) -> None:
+        """Text as it comes (a reply streaming), no newline added."""
+        self._write_out(text)
+
+    def end_line(self) -> None:
+        """End a line left open by `write()` (nothing if none is open)."""
+        with self._lock:
+            if self._mid_line:
+                self._write_out("\n")
+
+    @property
+    def renderer(self) -> Renderer:
+        """What turns events into text (created on first use)."""
+        if self._renderer is None:
+            from flue._cli.render import Renderer
+
+            self._renderer = Renderer(colour=self._colour)
+        return self._renderer
 
     def finish(self) -> None:
         """End running text with a newline."""

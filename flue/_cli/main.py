@@ -12,13 +12,17 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from flue._cli.console import Console, bridged_logging
 from flue.errors import FlueError, InvalidArgumentError
+
+# Each command imports what it needs when it runs: ``flue --help`` (and a mistyped command)
+# imports no client, HTTP library or model class (tests/test_import_cost.py).
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from flue._cli.console import Console
 
 __all__ = ["DEFAULT_RETRIES", "cli_text", "main"]
 
@@ -110,7 +114,9 @@ def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flue", description="Read Flue workflow runs.")
+    parser = argparse.ArgumentParser(
+        prog="flue", description="Read Flue workflow runs and talk to Flue agents."
+    )
     _add_globals(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -136,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument("--tail", type=int)
     stream.add_argument(
         "--checkpoint",
-        type=Path,
+        type=_path,
         help="resume from this file if present; save the offset there after each batch",
     )
 
@@ -151,6 +157,28 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("name")
     invoke.add_argument("--input", default=None, help="JSON input")
     invoke.add_argument("--wait", action="store_true", help="wait for the result")
+    run = command(
+        wf_sub,
+        "run",
+        "start a workflow run, print its events as they happen, then its result as JSON",
+    )
+    run.add_argument("name")
+    run.add_argument("--input", default=None, help="JSON input")
+
+    agents = command(sub, "agents", "talk to agents")
+    ag_sub = agents.add_subparsers(dest="action", required=True, metavar="ACTION")
+    prompt = command(
+        ag_sub, "prompt", "send a message to a conversation and print the reply as it streams"
+    )
+    prompt.add_argument("name", help="the agent's name")
+    prompt.add_argument("id", help="the conversation's id (created by its first message)")
+    prompt.add_argument("message")
+    observe = command(
+        ag_sub, "observe", "print a conversation's transcript, then follow it live (Ctrl-C ends)"
+    )
+    observe.add_argument("name", help="the agent's name")
+    observe.add_argument("id", help="the conversation's id")
+    observe.add_argument("--live", choices=["long-poll", "sse"], default="sse")
 
     demo = command(sub, "demo", "stream a demo run from an embedded test server")
     demo.add_argument("--live", choices=["long-poll", "sse"], default="sse")
@@ -158,7 +186,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _path(value: str) -> Path:
+    from pathlib import Path
+
+    return Path(value)
+
+
 def _save_checkpoint(path: Path, offset: str) -> None:
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as fh:
@@ -247,6 +283,12 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 tail=args.tail,
                 checkpoint=args.checkpoint,
             )
+        elif args.command == "agents":
+            from flue._cli import agents
+
+            if args.action == "prompt":
+                return agents.prompt(client, console, args.name, args.id, args.message)
+            return agents.observe(client, console, args.name, args.id, live=args.live)
         else:
             payload = None
             if args.input is not None:
@@ -254,6 +296,10 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                     payload = json.loads(args.input)
                 except ValueError as exc:
                     raise InvalidArgumentError(f"--input is not valid JSON: {exc}") from exc
+            if args.action == "run":
+                from flue._cli import agents
+
+                return agents.run_workflow(client, console, args.name, payload)
             started = client.workflows.invoke(args.name, payload, wait=args.wait)
             if args.json:
                 console.line(_json_line(started.raw))
@@ -292,6 +338,8 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(argv)
+    from flue._cli.console import Console, bridged_logging
+
     console = Console(out, err, as_json=args.json, max_attempts=args.retries + 1)
     try:
         with console, bridged_logging(console, debug=args.debug):

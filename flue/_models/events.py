@@ -1,6 +1,8 @@
 """One frozen class per event type of Flue's event stream (event formats v1 and v3).
 
-Every event shares the `BaseEvent` fields; each class adds the fields of its ``type``. A field
+Every event shares the `BaseEvent` fields; each class adds the fields of its ``type``.
+`EVENT_TYPES` maps each ``type`` to its class; each class is registered with
+`flue._models.base.register_model` at the end of this module. A field
 that only one format has (``content_index``: v3; ``TurnEvent.model``...: v1;
 ``TurnEvent.request``/``response``: v3) is ``None`` in the other. Shapes that vary (messages,
 tool arguments, results, free-form errors) are left as decoded JSON.
@@ -12,9 +14,11 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from flue._models.base import register_hook, register_model, structure_fn
 from flue._models.records import ModelRequestInfo, ModelResponse, PromptUsage, SerializedError
 
 __all__ = [
+    "EVENT_TYPES",
     "AgentEndEvent",
     "AgentStartEvent",
     "BaseEvent",
@@ -381,3 +385,75 @@ Event: TypeAlias = (
     | UnknownEvent
 )
 """Any event `event_from_dict` can return; all are `BaseEvent` subclasses."""
+
+
+# -- the generated structure functions (`flue._models.base`) -----------------------------------
+
+EVENT_TYPES: dict[str, type[BaseEvent]] = {
+    "run_start": RunStartEvent,
+    "run_resume": RunResumeEvent,
+    "agent_start": AgentStartEvent,
+    "agent_end": AgentEndEvent,
+    "turn_start": TurnStartEvent,
+    "turn_messages": TurnMessagesEvent,
+    "message_start": MessageStartEvent,
+    "message_end": MessageEndEvent,
+    "text_delta": TextDeltaEvent,
+    "thinking_start": ThinkingStartEvent,
+    "thinking_delta": ThinkingDeltaEvent,
+    "thinking_end": ThinkingEndEvent,
+    "tool_start": ToolStartEvent,
+    "tool": ToolEvent,
+    "turn": TurnEvent,
+    "task_start": TaskStartEvent,
+    "task": TaskEvent,
+    "compaction_start": CompactionStartEvent,
+    "compaction": CompactionEvent,
+    "operation_start": OperationStartEvent,
+    "operation": OperationEvent,
+    "log": LogEvent,
+    "idle": IdleEvent,
+    "submission_settled": SubmissionSettledEvent,
+    "run_end": RunEndEvent,
+}
+"""Event ``type`` string -> event class, for every type this version knows."""
+
+# Context fields most events lack; looked for only when an event has keys left over.
+_RARE = (
+    "instance_id",
+    "dispatch_id",
+    "submission_id",
+    "session",
+    "parent_session",
+    "task_id",
+    "harness",
+    "operation_id",
+    "turn_id",
+    "agent_name",
+    "conversation_id",
+)
+
+# A known class's hook does not read ``type``: dispatch already matched it to the class default.
+for _cls in EVENT_TYPES.values():
+    register_model(_cls, label="event", fixed=("type",), rare=_RARE)
+del _cls
+
+
+def _type_or_empty(v: Any, _: Any = None) -> str:
+    return v if isinstance(v, str) else ""
+
+
+# UnknownEvent's ``type`` is plain ``str`` (not ``str | None``): "" when there was no string.
+register_model(UnknownEvent, label="event", rare=_RARE, hooks={"type": _type_or_empty})
+
+
+def _structure_event(d: Any, _: Any = None) -> Event:
+    # ``converter.structure(d, BaseEvent)`` (or ``Event``): the dispatch of
+    # `flue.models.event_from_dict`, without its cache
+    kind = d.get("type") if isinstance(d, dict) else None
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    return structure_fn(cls or UnknownEvent)(d)  # type: ignore[return-value]
+
+
+register_hook(BaseEvent, _structure_event)
+register_hook(Event, _structure_event)

@@ -1,7 +1,9 @@
-"""Non-event models: the run record, the invoke result, and the typed nested objects.
+"""Nested models of events: token usage and cost, model request and response, errors.
 
 All fields default to ``None`` and read as ``None`` when the server omitted them or sent another
-JSON type; the complete original object is always in ``raw``.
+JSON type; the complete original object is always in ``raw``. The run record and the invoke
+result live in `flue._models.runs` (re-exported here), so that reading a run record does not
+build these classes.
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ from typing import Any
 
 import attrs
 
-from flue._models.base import converter, register_model
+from flue._models.base import register_hook, register_model
+from flue._models.runs import (
+    InvokeResult,
+    RunRecord,
+    invoke_result_from_dict,
+    run_record_from_dict,
+)
 
 __all__ = [
     "InvokeResult",
@@ -133,55 +141,4 @@ def _error_or_message(v: Any, _: Any = None) -> SerializedError | str | None:
     return v if isinstance(v, str) else None
 
 
-converter.register_structure_hook(SerializedError | str | None, _error_or_message)
-
-
-@attrs.frozen(kw_only=True, slots=False)
-class RunRecord:
-    """The persisted record of a workflow run (``GET /runs/:id``).
-
-    ``status`` is ``"active"``, ``"completed"`` or ``"errored"`` (kept as a plain string so a
-    future status reads fine). ``ended_at``, ``is_error`` and ``duration_ms`` are set once the run
-    ended, then ``result`` (success) or ``error``; ``input`` is the input when one was sent
-    (``"input" in record.raw`` tells an absent input from a JSON ``null``).
-    """
-
-    run_id: str | None = None
-    workflow_name: str | None = None
-    status: str | None = None
-    started_at: str | None = None
-    ended_at: str | None = None
-    is_error: bool | None = None
-    duration_ms: float | None = None
-    input: Any = None
-    result: Any = None
-    error: Any = None
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-
-_structure_run_record = register_model(RunRecord)
-
-
-def run_record_from_dict(d: dict[str, Any]) -> RunRecord:
-    """Build a `RunRecord` from a decoded JSON object; a non-dict raises `ProtocolError`."""
-    return _structure_run_record(d)
-
-
-@attrs.frozen(kw_only=True, slots=False)
-class InvokeResult:
-    """The answer to starting a run: its id, and with ``?wait=result`` the workflow's result."""
-
-    run_id: str
-    result: Any = None
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-
-_structure_invoke = register_model(InvokeResult)
-
-
-def invoke_result_from_dict(d: dict[str, Any]) -> InvokeResult:
-    """Build an `InvokeResult` from ``{"runId", "result"?}``.
-
-    Raises `ProtocolError` for a non-dict or when ``runId`` is missing or not a string.
-    """
-    return _structure_invoke(d)
+register_hook(SerializedError | str | None, _error_or_message)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import attrs
 
@@ -27,6 +27,7 @@ __all__ = [
     "join_url",
     "normalize_base_url",
     "run_url",
+    "with_params",
 ]
 
 
@@ -121,6 +122,15 @@ def build_read_request(
         kind=kind,
         headers={"Accept": accept},
     )
+
+
+def with_params(request: HttpRequest, pairs: Sequence[tuple[str, str]]) -> HttpRequest:
+    """`request` with the caller's query parameters appended after the protocol's own."""
+    if not pairs:
+        return request
+    sep = "&" if "?" in request.url else "?"
+    query = urlencode(list(pairs), quote_via=quote)
+    return attrs.evolve(request, url=f"{request.url}{sep}{query}")
 
 
 def build_invoke_request(base: str, name: str, input: Any = None, *, wait: bool) -> HttpRequest:

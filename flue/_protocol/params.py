@@ -1,26 +1,36 @@
-"""Caller-supplied read parameters: offsets, `tail` and `live`.
+"""Caller-supplied read parameters: offsets, `tail`, `live`, and extra query parameters.
 
 Everything here validates input from the caller before any request is built, raising
 `InvalidArgumentError` (a `ValueError`) with a message that says what to pass instead. Offsets
 are opaque: we check only that one is a non-empty string, and never parse or build one.
+
+Extra query parameters (the ``params=`` option) are merged like httpx merges them: the
+client's, then the call's on top (a call's key replaces the client's key of that name, and a
+call's ``None`` removes it); they are sent after the protocol's own parameters, and the names
+the protocol owns (`RESERVED_PARAMS`) are refused.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Literal
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from flue.errors import InvalidArgumentError
 
 __all__ = [
     "OFFSET_NOW",
     "OFFSET_START",
+    "RESERVED_PARAMS",
     "LiveArg",
     "LiveMode",
     "check_offset",
     "check_run_id",
     "check_tail",
+    "merge_params",
     "normalize_live",
+    "query_pairs",
 ]
 
 OFFSET_START = "-1"
@@ -95,3 +105,56 @@ def check_run_id(run_id: object) -> str:
         # percent-encoding leaves dots alone, and URL libraries resolve "/runs/.." to "/"
         raise InvalidArgumentError(f"run_id {run_id!r} is not a valid run id")
     return run_id
+
+
+RESERVED_PARAMS = frozenset({"offset", "live", "cursor", "tail", "meta", "wait"})
+"""Query parameter names the client sends itself; ``params=`` may not set them."""
+
+
+def _param_value(name: str, value: object, source: str) -> str:
+    if isinstance(value, bool):  # before int: True is an int
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return str(value)
+    raise InvalidArgumentError(
+        f"{source}: the value of {name!r} must be a str, int, finite float, bool, None, or a "
+        f"list of those, got {type(value).__name__} {value!r}"
+    )
+
+
+def query_pairs(params: object, *, source: str = "params") -> dict[str, list[str]]:
+    """Validate one ``params`` mapping; return each name's values (``[]`` for ``None``).
+
+    A list or tuple value repeats the name; bools are sent as ``true``/``false``.
+    """
+    if not isinstance(params, Mapping):
+        raise InvalidArgumentError(
+            f"{source} must be a dict of query parameters (or a callable returning one), got "
+            f"{type(params).__name__}"
+        )
+    out: dict[str, list[str]] = {}
+    for name, value in params.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError(
+                f"{source}: query parameter names must be non-empty strings, got {name!r}"
+            )
+        if name in RESERVED_PARAMS:
+            raise InvalidArgumentError(
+                f"{source} sets {name!r}, a query parameter the client sends itself "
+                f"({', '.join(sorted(RESERVED_PARAMS))}); remove it, and use the call's own "
+                "arguments (offset=, live=, tail=, wait=) instead"
+            )
+        values: Any = value if isinstance(value, (list, tuple)) else [value]
+        out[name] = [_param_value(name, v, source) for v in values if v is not None]
+    return out
+
+
+def merge_params(
+    client: Mapping[str, list[str]] | None, call: Mapping[str, list[str]] | None
+) -> list[tuple[str, str]]:
+    """The query pairs to send: the client's, with the call's replacing names it also sets."""
+    merged = dict(client or {})
+    merged.update(call or {})
+    return [(name, value) for name, values in merged.items() for value in values]

@@ -11,7 +11,8 @@ one of
 
 A transport failure at any point is reported with `receive_transport_error()`. Fatal errors are
 raised by `next_action()`. The reader owns paging until up to date, the switch to long-poll or
-SSE, the cursor echo, reconnecting an SSE body that ended without ``streamClosed`` (and never
+SSE (a long-poll from ``offset="now"`` is the first request: nothing to catch up on), the
+cursor echo, reconnecting an SSE body that ended without ``streamClosed`` (and never
 after it), retries with backoff, and the checkpoint. Its parts:
 
 * `flue._protocol.delivery`: the checkpoint and the queue of batches not yet handed over;
@@ -70,7 +71,7 @@ from flue._protocol.answers import Answers
 from flue._protocol.batches import Decode, SSEBatcher
 from flue._protocol.delivery import Delivery
 from flue._protocol.http import HttpRequest, build_read_request
-from flue._protocol.params import LiveMode
+from flue._protocol.params import OFFSET_NOW, LiveMode
 from flue._protocol.progress import Progress
 from flue._protocol.responses import (
     ReadHead,
@@ -314,7 +315,14 @@ class ReadMachine(Answers):
         delivery = self._delivery
         if self.live is LiveMode.SSE:
             mode: LiveMode | None = LiveMode.SSE
-        elif self.live is LiveMode.LONG_POLL and delivery.up_to_date and not self._probe:
+        elif (
+            self.live is LiveMode.LONG_POLL
+            and (delivery.up_to_date or delivery.offset == OFFSET_NOW)
+            and not self._probe
+        ):
+            # from "now" there is nothing to catch up on: the server starts waiting at once
+            # (one request instead of a catch-up then a long-poll); its 204 or 200 carries the
+            # concrete offset that replaces "now" as the checkpoint
             mode = LiveMode.LONG_POLL
         else:
             mode = None

@@ -9,12 +9,12 @@ of objects. Header lookups are case-insensitive: headers are lower-cased once pe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
+from flue._protocol.jsondecode import load_json
 from flue.errors import (
     APIError,
     AuthenticationError,
@@ -45,19 +45,6 @@ _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 # the longest Retry-After honoured: a server asking for more (1e308 seconds, the year 9999) is
 # waited for this long, which the retry limits then decide about, instead of overflowing a timer
 MAX_RETRY_AFTER = 3600.0
-
-
-class JSONTooDeepError(ValueError):
-    """A JSON document nested too deeply to decode (it would exhaust the interpreter's stack)."""
-
-
-def load_json(data: str | bytes) -> Any:
-    """`json.loads`, with nesting too deep to decode reported as a `ValueError` like any other
-    malformed JSON (every decode site turns that into a `ProtocolError`)."""
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise JSONTooDeepError("JSON nested too deeply to decode") from None
 
 
 def lower_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -6,19 +6,33 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import random
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
+from urllib.parse import quote, urlsplit
 
+from flue._models.convert import event_from_dict, events_from_dicts
+from flue._models.runs import (
+    InvokeResult,
+    RunRecord,
+    invoke_result_from_dict,
+    run_record_from_dict,
+)
 from flue._protocol.batches import Decode
 from flue._protocol.decide import Raise, decide
 from flue._protocol.encoding import ACCEPT_ENCODING
+from flue._protocol.hooks import (
+    check_event_hooks,
+    is_async_callable,
+    request_info,
+    response_info,
+)
 from flue._protocol.http import (
     HttpRequest,
     build_invoke_request,
@@ -26,6 +40,7 @@ from flue._protocol.http import (
     join_url,
     normalize_base_url,
     run_url,
+    with_params,
 )
 from flue._protocol.params import (
     OFFSET_START,
@@ -34,7 +49,9 @@ from flue._protocol.params import (
     check_offset,
     check_run_id,
     check_tail,
+    merge_params,
     normalize_live,
+    query_pairs,
 )
 from flue._protocol.reader import ReadMachine
 from flue._protocol.responses import api_error, load_json, snippet
@@ -47,25 +64,24 @@ from flue._transports._requests import (
     Session,
     Transport,
     Verify,
+    call_user,
     resolve_headers,
 )
 from flue.errors import (
     FlueError,
+    FlueExecutionError,
     InvalidArgumentError,
     ProtocolError,
     Secrets,
     TransportError,
+    credential_values,
     redact,
 )
-from flue.models import (
-    Event,
-    InvokeResult,
-    RunRecord,
-    event_from_dict,
-    events_from_dicts,
-    invoke_result_from_dict,
-    run_record_from_dict,
-)
+
+if TYPE_CHECKING:  # imported on first use: a run record needs neither events nor agents
+    from flue._models.conversation import WorkflowRunResult
+    from flue._models.events import Event
+    from flue._sync._agents import Agents
 
 __all__ = ["FlueClient", "Runs", "Streams", "Workflows"]
 
@@ -75,17 +91,23 @@ T = TypeVar("T")
 
 _MAX_JSON_BODY = 64 * 1024 * 1024
 
+Params = Mapping[str, Any] | Callable[[], Any]
+"""The ``params`` option: a dict of query parameters, or a callable returning one."""
+
+# True in the asyncio client, whose callbacks may be `async`; False in the generated twin
+_ASYNC_CALLBACKS = inspect.iscoroutinefunction(call_user)
+
 
 def _identity(value: Any) -> Any:
     return value
 
 
 class FlueClient:
-    """Client for a Flue application's workflow-run API.
+    """Client for a Flue application's API: workflow runs and agent conversations.
 
     Use it as a context manager (or call `close()`) to release its connections. Runs are read
-    through `runs` (run records and events) and started through `workflows`; `streams` reads
-    any other Durable Streams stream.
+    through `runs` (run records and events) and started through `workflows`; `agents` talks to
+    the application's agents (conversations); `streams` reads any other Durable Streams stream.
 
     Args:
         base_url: the application's URL, path included (default: ``FLUE_BASE_URL``).
@@ -93,6 +115,17 @@ class FlueClient:
         headers: extra headers: a dict, or a callable returning one (an ``async`` one too, in
             the asyncio client), called for every request and reconnect (use it to refresh
             credentials).
+        params: extra query parameters for every request: a dict, or a callable returning one
+            (an ``async`` one too, in the asyncio client) called for every request, retry and
+            reconnect. Values are str, int, float, bool (``true``/``false``), None (left out)
+            or a list of those (the name repeated); they are sent after the protocol's own
+            parameters, whose names (offset, live, cursor, tail, meta, wait) are refused.
+        event_hooks: ``{"request": [...], "response": [...]}``: functions (``async`` ones too,
+            in the asyncio client) called with a `RequestInfo` before every HTTP request the
+            client sends (reads, retries, reconnects, one-shot calls) and with a
+            `ResponseInfo` once its response head arrived; credentials are redacted. A hook
+            that raises stops the call with a `FlueError` (its ``__cause__`` is the hook's
+            exception), which is never retried.
         timeout: a `Timeout`, or one number for connect and read timeouts.
         retry: a `RetryPolicy` for transient failures (429, 5xx, dropped connections).
         session: an existing HTTP session to send requests with (`aiohttp.ClientSession` for
@@ -130,7 +163,7 @@ class FlueClient:
     runs: Runs
     """Run records and events: `get()`, `events()`, `stream()`."""
     workflows: Workflows
-    """Starting runs: `invoke()`."""
+    """Starting runs: `invoke()`, and `run()` to follow one to its result."""
     streams: Streams
     """A generic reader for any Durable Streams stream: `read()`."""
 
@@ -140,6 +173,8 @@ class FlueClient:
         *,
         token: str | None = None,
         headers: Mapping[str, str] | Callable[[], Any] | None = None,
+        params: Params | None = None,
+        event_hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
         timeout: Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         session: Session | None = None,
@@ -160,6 +195,10 @@ class FlueClient:
         if headers is not None and not callable(headers) and not isinstance(headers, Mapping):
             raise InvalidArgumentError("headers must be a dict or a callable returning a dict")
         self._headers = headers
+        self._params = _check_params(params, "params")
+        self._request_hooks, self._response_hooks = check_event_hooks(
+            event_hooks, allow_async=_ASYNC_CALLBACKS
+        )
         self.timeout = Timeout.coerce(timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError("retry must be a flue.RetryPolicy")
@@ -194,6 +233,18 @@ class FlueClient:
         self.runs = Runs(self)
         self.workflows = Workflows(self)
         self.streams = Streams(self)
+        self._agents: Agents | None = None
+
+    @property
+    def agents(self) -> Agents:
+        """Agent conversations: `send()`, `wait()`, `prompt()`, `history()`, `observe()`,
+        `abort()` (loaded on first use: a program that never talks to agents does not import
+        their models)."""
+        if self._agents is None:
+            from flue._sync._agents import Agents
+
+            self._agents = Agents(self)
+        return self._agents
 
     def __repr__(self) -> str:
         auth = ", token=<set>" if self._token is not None else ""
@@ -218,9 +269,10 @@ class FlueClient:
         if self._closed:
             raise _client_closed()
 
-    def _batch_stream(self, reader: ReadMachine) -> BatchStream:
+    def _batch_stream(self, reader: ReadMachine, *, params: Params | None = None) -> BatchStream:
         self._check_open()
-        stream = BatchStream(self._host, reader)
+        host = self._host if params is None else _Host(self, params=params)
+        stream = BatchStream(host, reader)
         self._streams.add(stream)
         return stream
 
@@ -296,9 +348,7 @@ class FlueClient:
     ) -> tuple[bytes, FlueError | None]:
         """One attempt of a one-shot call: its body, or the error that ended it."""
         try:
-            headers = self._headers_for(request)
-            logger.debug("flue: %s %s", request.method, request.url)
-            response = self._transport.open(request, headers, wait=wait, token=token)
+            response = self._send(request, token, wait=wait)
             try:
                 body = response.read_all(_MAX_JSON_BODY)
             finally:
@@ -319,6 +369,74 @@ class FlueClient:
             workflow=workflow,
         )
         return b"", redact(error, self._secrets())
+
+    def _send(
+        self,
+        request: HttpRequest,
+        token: CancelToken,
+        *,
+        wait: bool = False,
+        params: Params | None = None,
+    ) -> Response:
+        """Send one HTTP request (every request of the client goes through here): add the
+        headers and query parameters, run the event hooks, return once the head arrived.
+        ``params``: a call's own query parameters, merged over the client's."""
+        self._check_open()
+        headers = self._headers_for(request)
+        if self._params is not None or params is not None:
+            pairs = merge_params(
+                self._resolve_params(self._params, "params"),
+                self._resolve_params(params, "params of this call"),
+            )
+            request = with_params(request, pairs)
+        info = None
+        if self._request_hooks or self._response_hooks:
+            info = request_info(
+                request.method, request.url, headers, request.kind.value, self._secrets()
+            )
+            for hook in self._request_hooks:
+                self._run_hook(hook, info, "request")
+        logger.debug("flue: %s %s", request.method, request.url)
+        started = time.monotonic()
+        response = self._transport.open(request, headers, wait=wait, token=token)
+        if info is not None and self._response_hooks:
+            elapsed = time.monotonic() - started
+            answer = response_info(
+                response.status, response.headers, elapsed, info, self._secrets()
+            )
+            try:
+                for hook in self._response_hooks:
+                    self._run_hook(hook, answer, "response")
+            except BaseException:
+                response.close()
+                raise
+        return response
+
+    def _resolve_params(self, params: Params | None, source: str) -> dict[str, list[str]] | None:
+        if params is None:
+            return None
+        if callable(params):
+            params = call_user(params)
+        pairs = query_pairs(params, source=source)
+        secrets = self._secrets()
+        for name, values in pairs.items():
+            for value in values:
+                if credential_values({name: value}) or any(s in value for s in secrets):
+                    # a credential in the query (a credential-like name, or the token):
+                    # redacted from hooks, errors and logs, also as sent (percent-encoded)
+                    self._secrets.add(value)
+                    self._secrets.add(quote(value, safe=""))
+        return pairs
+
+    def _run_hook(self, hook: Callable[..., Any], info: Any, event: str) -> None:
+        try:
+            call_user(hook, info)
+        except Exception as exc:
+            name = getattr(hook, "__qualname__", None) or repr(hook)
+            raise FlueError(
+                f"the {event} event hook {name} raised {type(exc).__name__}: {exc}; the call "
+                f"was stopped (not retried): fix the hook, or let it catch its own errors"
+            ) from exc
 
     def _reader(
         self,
@@ -355,8 +473,9 @@ def _client_closed() -> FlueError:
 class _Host:
     """What a client's streams depend on (`flue._async._stream.StreamHost`)."""
 
-    def __init__(self, client: FlueClient) -> None:
+    def __init__(self, client: FlueClient, *, params: Params | None = None) -> None:
         self._client = client
+        self._params = params  # the stream's own query parameters (streams.read(params=))
 
     @property
     def closed(self) -> bool:
@@ -366,13 +485,22 @@ class _Host:
         return self._client._transport.cancel_token()
 
     def send(self, request: HttpRequest, token: CancelToken) -> Response:
-        client = self._client
-        client._check_open()
-        headers = client._headers_for(request)
-        return client._transport.open(request, headers, token=token)
+        return self._client._send(request, token, params=self._params)
 
     def sleep(self, seconds: float, token: CancelToken) -> None:
         self._client._transport.sleep(seconds, token)
+
+
+def _check_params(params: object, source: str) -> Params | None:
+    """Validate a ``params`` option now when it is a dict (a callable is checked per call)."""
+    if params is not None and not callable(params):
+        query_pairs(params, source=source)
+    elif not _ASYNC_CALLBACKS and is_async_callable(params):
+        raise InvalidArgumentError(
+            f"{source} is an async function; the blocking FlueClient calls plain functions "
+            "only (use AsyncFlueClient, or a plain function)"
+        )
+    return cast("Params | None", params)
 
 
 def _decode_json(body: bytes, url: str, secrets: frozenset[str]) -> Any:
@@ -595,6 +723,57 @@ class Workflows:
             raise ProtocolError(f"invoking workflow {name!r} answered with {what} runId")
         return invoke_result_from_dict(doc)
 
+    def run(
+        self, name: str, input: Any = None, *, on_event: Callable[[Event], Any] | None = None
+    ) -> WorkflowRunResult:
+        """Start a run of a workflow and follow its events until it ends.
+
+        Args:
+            name: the workflow's name.
+            input: the run's input, any JSON value; None (the default) sends no body.
+            on_event: called with every event of the run, in order (in the asyncio client a
+                plain or an ``async`` function).
+
+        Returns:
+            The run's id and its result.
+
+        Raises:
+            FlueExecutionError: the run ended in error (``failure="failed"``, the run's
+                ``error``), or its stream ended without ``run_end`` and its record is not
+                finished (``failure="terminal_event_missing"``).
+            WorkflowNotFoundError: the application has no workflow of that name.
+        """
+        from flue._models.events import RunEndEvent
+
+        client = self._client
+        run_id = (self.invoke(name, input)).run_id
+        with client.runs.stream(run_id) as events:
+            for event in events:
+                if on_event is not None:
+                    call_user(on_event, event)
+                if isinstance(event, RunEndEvent) and event.run_id in (None, run_id):
+                    return _run_outcome(run_id, event.is_error, event.result, event.raw, client)
+        record = client.runs.get(run_id)
+        if record.status in ("completed", "errored"):
+            errored = record.status == "errored"
+            return _run_outcome(run_id, errored, record.result, record.raw, client)
+        raise FlueExecutionError(
+            target="workflow_run", target_id=run_id, failure="terminal_event_missing"
+        )
+
+
+def _run_outcome(
+    run_id: str, is_error: bool | None, result: Any, raw: dict[str, Any], client: FlueClient
+) -> WorkflowRunResult:
+    if is_error:
+        error = FlueExecutionError(
+            target="workflow_run", target_id=run_id, failure="failed", error=raw.get("error")
+        )
+        raise redact(error, client._secrets())
+    from flue._models.conversation import WorkflowRunResult
+
+    return WorkflowRunResult(run_id=run_id, result=result)
+
 
 class Streams:
     """The `streams` of a client (``client.streams``): a generic Durable Streams reader, for
@@ -614,6 +793,7 @@ class Streams:
         live: bool | Literal["long-poll", "sse"] | LiveMode = False,
         tail: int | None = None,
         decode: Literal["json", "bytes"] = "json",
+        params: Params | None = None,
     ) -> BatchStream:
         """The batches of any Durable Streams stream, from a checkpoint.
 
@@ -628,6 +808,10 @@ class Streams:
             tail: start with only the last `tail` items (with ``offset="-1"`` only).
             decode: ``"json"`` for the decoded JSON values of a JSON stream, ``"bytes"`` for
                 the raw bytes of any stream (base64 SSE data is decoded).
+            params: query parameters for this stream's requests: a dict, or a callable
+                returning one (``async`` too, in the asyncio client) called for every request
+                and reconnect. They are merged over the client's ``params`` like httpx does:
+                a name set here replaces the client's value, and None removes it.
 
         Returns:
             A stream to iterate (in a ``with``/``async with`` block) for `Batch` objects:
@@ -642,4 +826,4 @@ class Streams:
         reader = client._reader(
             url, offset=offset, tail=tail, live=live, decode=decode, objects_only=False
         )
-        return client._batch_stream(reader)
+        return client._batch_stream(reader, params=_check_params(params, "params of this call"))

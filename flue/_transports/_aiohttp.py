@@ -24,6 +24,7 @@ from flue._transports._common import (
     DecodedBody,
     Timeout,
     body_too_large,
+    bundle_key,
     check_ca_bundle,
     check_headers,
     client_network,
@@ -51,6 +52,7 @@ from flue.errors import (
 )
 
 __all__ = [
+    "call_user",
     "resolve_headers",
     "AsyncCancelToken",
     "AsyncResponse",
@@ -166,12 +168,26 @@ def _ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext | bool:
         return verify
     if verify is False:
         return False
+    # Loading a CA store takes ~25 ms: one context per store and process, shared by clients.
+    key: object
     if isinstance(verify, str):
         check_ca_bundle(verify)
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    return ssl.create_default_context()
+        key = bundle_key(verify)
+    else:
+        key = ("default", os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    context = _CONTEXTS.get(key)
+    if context is None:
+        if not isinstance(verify, str):
+            context = ssl.create_default_context()
+        elif os.path.isdir(verify):
+            context = ssl.create_default_context(capath=verify)
+        else:
+            context = ssl.create_default_context(cafile=verify)
+        _CONTEXTS[key] = context
+    return context
+
+
+_CONTEXTS: dict[object, ssl.SSLContext] = {}
 
 
 def _buffered(content: aiohttp.StreamReader) -> bytes:
@@ -563,3 +579,12 @@ async def resolve_headers(factory: Any) -> dict[str, str]:
             f"headers must be a dict or a callable returning a dict, got {type(value).__name__}"
         )
     return {str(k): str(v) for k, v in value.items()}
+
+
+async def call_user(function: Any, *args: Any) -> Any:
+    """Call a caller-supplied function (``params`` factory, event hook), awaiting its result
+    when it is awaitable: the asyncio client takes plain and ``async`` functions alike."""
+    value = function(*args)
+    if inspect.isawaitable(value):
+        value = await value
+    return value

@@ -30,6 +30,7 @@ __all__ = [
     "DecodedBody",
     "Timeout",
     "body_too_large",
+    "bundle_key",
     "check_ca_bundle",
     "check_headers",
     "deadline_error",
@@ -149,6 +150,9 @@ def check_ca_bundle(verify: object, *, source: str = "verify") -> None:
     if isinstance(verify, str) and os.path.isfile(verify):
         import ssl  # loaded already by either HTTP library
 
+        key = bundle_key(verify)
+        if key in _READABLE_BUNDLES:
+            return  # loading a system bundle takes ~25 ms: once per process, not per client
         try:  # the same check in both flavours (requests would only read it when connecting)
             ssl.create_default_context(cafile=verify)
         except (ssl.SSLError, OSError, ValueError):
@@ -156,6 +160,20 @@ def check_ca_bundle(verify: object, *, source: str = "verify") -> None:
                 f"{source}={verify!r}: that file holds no readable PEM certificate; pass the "
                 "path of your CA bundle (PEM), True for the system CAs, or an ssl.SSLContext"
             ) from None
+        _READABLE_BUNDLES.add(key)
+
+
+def bundle_key(path: str) -> tuple[str, int, int]:
+    """What identifies a CA bundle's contents cheaply: its path, size and modification time
+    (a bundle replaced on disk is read again)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (path, -1, -1)
+    return (path, stat.st_size, stat.st_mtime_ns)
+
+
+_READABLE_BUNDLES: set[tuple[str, int, int]] = set()
 
 
 _CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import inspect
 import os
 import re
 import socket
@@ -51,7 +52,15 @@ from flue.errors import (
     TransportError,
 )
 
-__all__ = ["resolve_headers", "CancelToken", "Response", "Session", "Transport", "Verify"]
+__all__ = [
+    "call_user",
+    "resolve_headers",
+    "CancelToken",
+    "Response",
+    "Session",
+    "Transport",
+    "Verify",
+]
 
 # what the blocking client's `session=` and `verify=` take (the asyncio twins are in _aiohttp)
 Session: TypeAlias = requests.Session
@@ -250,6 +259,7 @@ class Response:
         self._url = url
         self._deadline = deadline
         self._sent_headers = headers or {}
+        self._aborted = False
         self.status = response.status_code
         self.headers: Mapping[str, str] = response.headers
         # the body is read undecoded (raw.read1) and decoded here, bounded, as it arrives
@@ -301,6 +311,13 @@ class Response:
         """Release the connection."""
         if self._deadline is not None:
             self._deadline.finish()
+        raw = self._response.raw
+        if not self._aborted and getattr(raw, "length_remaining", None) == 0:
+            # nothing left to read (a 204, a body read to its end): hand the connection
+            # back to the pool (urllib3 does so at the end of a read); closing the response
+            # would close it, and the next long-poll would open a new one
+            with contextlib.suppress(Exception):
+                raw.drain_conn()
         self._response.close()
 
     def release(self) -> None:
@@ -316,6 +333,7 @@ class Response:
         Only the socket is touched: closing the response object itself from another thread
         would race the reader inside http.client. The reading thread closes it afterwards.
         """
+        self._aborted = True
         conn: Any = getattr(self._response.raw, "_connection", None)
         _shutdown(getattr(conn, "sock", None))
 
@@ -395,6 +413,10 @@ class _TrackingHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
     ConnectionCls = _TrackingHTTPSConnection
 
 
+# idle connections kept per host by the session the client creates (see Transport)
+_KEEP_IDLE = 1024
+
+
 class _TrackingAdapter(requests.adapters.HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -432,7 +454,12 @@ class Transport:
             # the environment is read by client_network() alike for both flavours; requests'
             # own reading would add .netrc credentials, which replace the bearer token
             self._session.trust_env = False
-            adapter = _TrackingAdapter()
+            # every connection a thread gives back is kept for reuse: with requests' default
+            # pool of 10, the 11th thread following a live run would have its connection
+            # discarded (a warning each time) and a new one opened for every long-poll. As
+            # in the asyncio flavour, open connections are not capped: each live stream holds
+            # one while it runs (pass your own session to cap)
+            adapter = _TrackingAdapter(pool_maxsize=_KEEP_IDLE)
             self._session.mount("http://", adapter)
             self._session.mount("https://", adapter)
 
@@ -559,3 +586,18 @@ def resolve_headers(factory: Any) -> dict[str, str]:
             f"headers must be a dict or a callable returning a dict, got {type(value).__name__}"
         )
     return {str(k): str(v) for k, v in value.items()}
+
+
+def call_user(function: Any, *args: Any) -> Any:
+    """Call a caller-supplied function (``params`` factory, event hook); the blocking client
+    cannot run an ``async`` one, and says so."""
+    value = function(*args)
+    if inspect.isawaitable(value):
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()  # a coroutine never awaited would warn
+        raise InvalidArgumentError(
+            f"{getattr(function, '__name__', function)!r} is an async function; the blocking "
+            "FlueClient calls plain functions only (use AsyncFlueClient, or a plain function)"
+        )
+    return value

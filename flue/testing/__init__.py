@@ -13,6 +13,13 @@ as a real server does, and misbehaves on demand through :class:`Fault` rules::
     with FlueTestServer.running_in_thread(page_size=5) as server:
         requests.get(f"{server.url}/runs/{run_id}")
 
+It also serves Flue 1.0.0-beta.9's agents (conversations) with a scripted reply instead of a
+model: the demo agent ``assistant`` echoes, :meth:`FlueTestServer.add_agent` registers more (see
+:mod:`flue.testing._agents` for replies, failures and the pause hooks for mid-reply tests)::
+
+    agent = server.add_agent("greeter", reply=lambda prompt: f"Hello, {prompt.message}!")
+    requests.post(f"{server.url}/agents/greeter/conv-1?wait=result", json={"message": "Ada"})
+
 The pytest plugin (:mod:`flue.testing.pytest_plugin`) provides ready-made fixtures, and
 ``python -m flue.testing`` serves the demo workflows ``emit`` and ``fail`` from the command line.
 """
@@ -24,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from flue._lazy import load
 
 if TYPE_CHECKING:
+    from ._agents import AgentFailure, AgentHandle, AgentImage, AgentPrompt, Reasoning, ToolCall
     from ._app import AuthHook, bearer_auth
     from ._faults import Fault, FaultRule, FaultSet, RecordedRequest
     from ._server import FlueTestServer, RunHandle
@@ -32,15 +40,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MISSING",
+    "AgentFailure",
+    "AgentHandle",
+    "AgentImage",
+    "AgentPrompt",
     "AuthHook",
     "Fault",
     "FaultRule",
     "FaultSet",
     "FlueTestServer",
     "InputValidationError",
+    "Reasoning",
     "RecordedRequest",
     "RunContext",
     "RunHandle",
+    "ToolCall",
     "WorkflowError",
     "bearer_auth",
     "format_offset",
@@ -49,6 +63,12 @@ __all__ = [
 # Imported on first use: the pytest plugin lives in this package and is loaded by every pytest
 # run of a project that installs flue, which should not pay for aiohttp until a fixture runs.
 _LAZY = {
+    "AgentFailure": "flue.testing._agents",
+    "AgentHandle": "flue.testing._agents",
+    "AgentImage": "flue.testing._agents",
+    "AgentPrompt": "flue.testing._agents",
+    "Reasoning": "flue.testing._agents",
+    "ToolCall": "flue.testing._agents",
     "AuthHook": "flue.testing._app",
     "bearer_auth": "flue.testing._app",
     "Fault": "flue.testing._faults",

@@ -2,7 +2,9 @@
 
 The demo app answers like the interop Flue app: ``POST /workflows/emit`` with
 ``{count=10, size=0, delayMs=0, startDelayMs=0}`` and ``POST /workflows/fail`` with
-``{message, before=1}``; ``--token`` makes every read and invocation require
+``{message, before=1}``, and the agent ``assistant`` (``POST /agents/assistant/{id}``, echoing
+the message, with the interop fake model's directives ``slow:``, ``fail:``, ``think:``,
+``tool:``, ``words<n>:``); ``--token`` makes every read and invocation require
 ``Authorization: Bearer TOKEN`` (else 401 ``unauthorized``).
 """
 
@@ -21,7 +23,8 @@ from ._server import FlueTestServer
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m flue.testing",
-        description="Serve a fake Flue runs API with the demo workflows emit and fail.",
+        description="Serve a fake Flue API with the demo workflows emit and fail and the demo "
+        "agent assistant.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default: an ephemeral one)")

@@ -3,9 +3,10 @@
 # `handle` reads the request, records it, asks the fault set for a fault, applies the faults
 # that act before handling, then routes like Flue's Hono app: `/workflows/{name}` (405 for
 # non-POST, `?wait` validation, 404 unknown workflow, auth hook, body parsing, input validation,
-# run start) and `/runs/{id}` (404 unknown run, auth hook, 405, `?meta`, HEAD, query validation,
-# reads); anything else is `route_not_found`. Handlers return a `Reply`, which `send` writes with
-# the response-rewriting fault applied. All methods run on the server's event loop.
+# run start), `/runs/{id}` (404 unknown run, auth hook, 405, `?meta`, HEAD, query validation,
+# reads) and `/agents/...` (`_agent_routes.AgentRoute`); anything else is `route_not_found`.
+# Handlers return a `Reply`, which `send` writes with the response-rewriting fault applied. All
+# methods run on the server's event loop.
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import attrs
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from ._agent_routes import AgentRoute
+from ._conversations import AgentRegistry
 from ._faults import PRE_HANDLER_KINDS, Fault, FaultSet, Mode, RecordedRequest
 from ._reads import ReadConfig, head, parse_read_query, read
 from ._send import Compression, Reply, send
@@ -105,15 +108,17 @@ def bearer_auth(token: str, *, status: int = 401) -> AuthHook:
 
 
 def _mode(method: str, kind: str, query: tuple[tuple[str, str], ...]) -> Mode:
-    if kind == "workflows":
+    if kind == "workflows" or (kind == "agents" and method == "POST"):
         return "invoke"
-    if kind != "runs":
+    if kind not in ("runs", "agents"):
         return "other"
     if method == "HEAD":
         return "head"
     names = [key for key, _ in query]
-    if method == "GET" and "meta" in names:
+    if method == "GET" and "meta" in names and kind == "runs":
         return "meta"
+    if kind == "agents" and ("view", "updates") not in query:
+        return "other"  # history
     live = [value for key, value in query if key == "live"]
     if live and live[0] == "sse":
         return "sse"
@@ -187,6 +192,8 @@ class FakeFlueApp:
         self.requests_lock = threading.Lock()
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.agents = AgentRegistry(self.tasks)
+        self.agent_route = AgentRoute(self.agents, config, self.stopping, self._authorize)
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -271,6 +278,8 @@ class FakeFlueApp:
         raw_path = request.raw_path.split("?", 1)[0]
         segments = raw_path.split("/")
         kind = segments[1] if len(segments) == 3 and segments[2] else ""
+        if len(segments) > 2 and segments[1] == "agents":
+            kind = "agents"
         param = unquote(segments[2]) if kind in ("runs", "workflows") else None
         query = tuple(request.query.items())
         rec = RecordedRequest(
@@ -280,7 +289,9 @@ class FakeFlueApp:
             query=query,
             headers=CIMultiDictProxy(request.headers.copy()),
             body=body,
-            mode=_mode(request.method, kind, query),
+            mode=_mode(
+                request.method, "" if kind == "agents" and len(segments) != 4 else kind, query
+            ),
             run_id=param if kind == "runs" else None,
             workflow=param if kind == "workflows" else None,
         )
@@ -305,6 +316,8 @@ class FakeFlueApp:
             answer = await self._runs_route(request, rec)
         elif kind == "workflows":
             answer = await self._workflows_route(request, rec)
+        elif kind == "agents":
+            answer = await self.agent_route.route(request, rec)
         else:
             answer = route_not_found(request.method, raw_path)
         if isinstance(answer, web.StreamResponse):

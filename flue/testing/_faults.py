@@ -43,7 +43,10 @@ Matchers of :meth:`FaultSet.add`: ``method``, ``path`` (exact string or compiled
 against the decoded path), ``run_id``, ``workflow``, ``mode`` (``"catch-up"``, ``"long-poll"``,
 ``"sse"``, ``"meta"``, ``"head"``, ``"invoke"``, ``"other"``), ``when`` (any predicate over the
 :class:`RecordedRequest`), ``skip`` (let the first N matching requests through), ``times`` and
-``probability``. ``add`` is thread-safe.
+``probability``. ``add`` is thread-safe. Agent routes map onto the same modes: a prompt
+``POST /agents/{name}/{id}`` is ``"invoke"``, its ``view=updates`` reads ``"catch-up"``,
+``"long-poll"`` or ``"sse"``, ``HEAD`` ``"head"``; history, abort and attachments are ``"other"``
+(narrow with ``path``).
 """
 
 from __future__ import annotations

@@ -125,9 +125,14 @@ def head(run: RunState) -> Reply:
 async def wait_for_change(
     run: RunState, timeout: float | None, stopping: asyncio.Event
 ) -> Literal["data", "timeout", "stopped"]:
-    """Wait until the run changes, ``timeout`` passes or the server stops."""
+    """Wait until the run changes, ``timeout`` passes or the server stops (counted in
+    ``run.waiting`` meanwhile, before the first await: a change made once a test saw the count
+    is certainly what wakes this read)."""
     changed = asyncio.ensure_future(run.changed.event.wait())
     stopped = asyncio.ensure_future(stopping.wait())
+    with run.waiting_changed:
+        run.waiting += 1
+        run.waiting_changed.notify_all()
     try:
         done, _ = await asyncio.wait(
             {changed, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -135,6 +140,9 @@ async def wait_for_change(
     finally:
         changed.cancel()
         stopped.cancel()
+        with run.waiting_changed:
+            run.waiting -= 1
+            run.waiting_changed.notify_all()
     if stopped in done:
         return "stopped"
     return "data" if changed in done else "timeout"

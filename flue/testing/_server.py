@@ -18,7 +18,9 @@ from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
+from ._agents import AgentHandle, Reply, ReplyFn, demo_reply
 from ._app import AuthHook, FakeFlueApp, bearer_auth
+from ._conversations import AgentDef
 from ._demo import DEMO_WORKFLOWS
 from ._faults import FaultSet, RecordedRequest
 from ._reads import ReadConfig
@@ -63,7 +65,8 @@ class FlueTestServer:
 
     Arguments: ``token`` (require ``Authorization: Bearer <token>`` on reads and invocations;
     refusals answer ``unauthorized_status``, 401 or 404), ``auth`` (a custom hook instead, see
-    :data:`AuthHook`), ``demo_workflows`` (register ``emit`` and ``fail``), ``seed`` (of the random
+    :data:`AuthHook`), ``demo_workflows`` (register ``emit`` and ``fail``), ``demo_agents``
+    (register the echoing agent ``assistant``, see :meth:`add_agent`), ``seed`` (of the random
     source behind fault probabilities and cursor jitter), ``page_size`` (events per catch-up or
     long-poll answer), ``long_poll_timeout``, ``sse_heartbeat`` (``None`` disables),
     ``sse_keepalive``, ``sse_batch`` (Flue's values by default), ``sse_recycle`` (seconds after
@@ -81,6 +84,7 @@ class FlueTestServer:
         unauthorized_status: int = 401,
         auth: AuthHook | None = None,
         demo_workflows: bool = True,
+        demo_agents: bool = True,
         seed: int | None = 0,
         page_size: int = 100,
         long_poll_timeout: float = 30.0,
@@ -120,6 +124,11 @@ class FlueTestServer:
             if compress
             else None,
         )
+        if demo_agents:
+            demo = AgentDef(
+                "assistant", demo_reply, AgentHandle(self, "assistant"), attachments=True
+            )
+            self._app.agents.add(demo)
         self._port = port
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -238,6 +247,50 @@ class FlueTestServer:
 
         return register
 
+    # -- agents --------------------------------------------------------------------------------
+
+    def add_agent(
+        self,
+        name: str,
+        reply: Reply | None = None,
+        *,
+        token_delay: float = 0.0,
+        pause_after: int | None = None,
+        attachments: bool = False,
+        model: tuple[str, str] = ("fake", "echo"),
+    ) -> AgentHandle:
+        """Register (or replace) agent ``name`` answering with ``reply`` (the demo echo when
+        ``None``); see :mod:`flue.testing._agents` for replies, timing and pause hooks."""
+        handle = AgentHandle(self, name)
+
+        def register() -> None:
+            agent = AgentDef(
+                name,
+                demo_reply if reply is None else reply,
+                handle,
+                token_delay=token_delay,
+                pause_after=pause_after,
+                attachments=attachments,
+                model=model,
+            )
+            self._app.agents.add(agent)
+
+        self._call(register)
+        return handle
+
+    def agent(self, name: str, **options: Any) -> Callable[[ReplyFn], ReplyFn]:
+        """Decorator form of :meth:`add_agent`: ``@server.agent("bot")`` over a reply."""
+
+        def register(fn: ReplyFn) -> ReplyFn:
+            self.add_agent(name, fn, **options)
+            return fn
+
+        return register
+
+    def agent_handle(self, name: str) -> AgentHandle:
+        """The handle of a registered agent (e.g. the demo ``assistant``)."""
+        return self._call(lambda: self._app.agents.agent(name).handle)
+
     # -- run control ---------------------------------------------------------------------------
 
     def create_run(
@@ -293,6 +346,24 @@ class FlueTestServer:
     def run_ids(self) -> list[str]:
         """Ids of every run, oldest first."""
         return self._call(lambda: list(self._app.runs))
+
+    def wait_for_readers(
+        self, run_id: str | RunHandle, count: int = 1, *, timeout: float = 10.0
+    ) -> None:
+        """Block until ``count`` reads of the run wait for new events (long-polls, including
+        ``offset=now`` ones, and SSE streams at the tail). An event appended afterwards is
+        certainly what wakes them: use it to order "the reader waits, then the writer appends"
+        without sleeping. For a server in another thread (``running_in_thread``), called from
+        any other thread; raises ``TimeoutError`` after ``timeout`` seconds."""
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("wait_for_readers() would block the server's own event loop")
+        run = self._call(self._app.run, str(run_id))
+        with run.waiting_changed:
+            if not run.waiting_changed.wait_for(lambda: run.waiting >= count, timeout):
+                raise TimeoutError(
+                    f"{count} read(s) of run {str(run_id)!r} were not waiting within {timeout} s "
+                    f"({run.waiting} were)"
+                )
 
     # -- request log ---------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import re
+import threading
 import time
 from typing import Any
 
@@ -101,6 +102,10 @@ class RunState:
     closed: bool = False
     next_event_index: int = 0
     changed: Change = attrs.field(factory=Change)
+    # reads waiting for a change (long-polls, SSE streams at the tail), for
+    # `FlueTestServer.wait_for_readers`; the condition is the one thing here used across threads
+    waiting: int = 0
+    waiting_changed: threading.Condition = attrs.field(factory=threading.Condition)
 
     # -- stream -------------------------------------------------------------------------------
 

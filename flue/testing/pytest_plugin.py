@@ -20,6 +20,13 @@ every test suite once ``flue`` is installed:
             run = flue_server_thread.create_run()
             assert requests.get(f"{flue_server_thread.url}/runs/{run}").status_code == 200
 
+Both serve agents too (the demo ``assistant``, and any added with ``add_agent``)::
+
+    def test_agent(flue_server_thread):
+        flue_server_thread.add_agent("bot", reply=lambda prompt: "hi " + prompt.message)
+        url = f"{flue_server_thread.url}/agents/bot/c1?wait=result"
+        assert requests.post(url, json={"message": "Ada"}).json()["result"]["text"] == "hi Ada"
+
 Both are function-scoped and stopped after the test. Configure them with the
 ``flue_server`` marker, whose keyword arguments go to :class:`FlueTestServer`::
 

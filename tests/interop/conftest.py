@@ -2,7 +2,8 @@
 
 The Flue release comes from ``$FLUE_INTEROP_VERSION`` (``beta5`` = 1.0.0-beta.5, the default,
 or ``beta9`` = 1.0.0-beta.9; see ``realserver.FLUE_VERSIONS``); ``nox -s interop`` runs the
-suite once per release.
+suite once per release. Agents exist only in the beta9 app, so modules named
+``test_*agents*.py`` are not collected for beta5 (``pytest_ignore_collect``).
 
 The topology comes from ``$FLUE_INTEROP_TOPOLOGY``: ``direct`` (the default) gives the tests
 the server itself on ``http://127.0.0.1``; ``nginx`` puts nginx in front of it
@@ -23,6 +24,7 @@ them, for the CI log.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -36,6 +38,7 @@ from tests.interop.realserver import (
     ProvisionError,
     RealFlueServer,
     installed_flue_version,
+    release_has_agents,
     resolve_flue_version,
 )
 
@@ -81,6 +84,20 @@ def pytest_configure(config: pytest.Config) -> None:
             find_nginx()  # fail at once, not in every test
         except NginxUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Agent tests (modules named ``test_*agents*.py`` here, ``_async``/``_sync`` included)
+    are collected only for a release whose app has agents (beta9): not collected at all
+    otherwise, rather than skipped (a skip fails the run, see below)."""
+    if (
+        collection_path.suffix == ".py"
+        and fnmatch.fnmatch(collection_path.name, "test_*agents*.py")
+        and _HERE in collection_path.resolve().parents
+        and not release_has_agents(config.stash[_VERSION])
+    ):
+        return True
+    return None
 
 
 def pytest_report_header(config: pytest.Config) -> str:

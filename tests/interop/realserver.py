@@ -15,8 +15,15 @@ chosen by the ``flue_version`` argument, else ``$FLUE_INTEROP_VERSION``, else
    ``@flue/*`` packages are the pinned release;
 3. copies ``src/`` into the work directory and runs ``flue build --target node``, skipped while
    the sources and lock file are unchanged;
-4. starts ``dist/server.mjs`` bound to 127.0.0.1 on a free port and waits until it answers;
-5. stops it by its PID (terminate, wait, kill on timeout).
+4. for a release whose app has agents (``versions/<name>/src/agents/``, beta9 only), starts the
+   fake chat-completions server of ``fakemodel.py`` first (a thread, 127.0.0.1, ephemeral port)
+   and passes its base URL to the server in ``$FLUE_FAKE_MODEL_URL``;
+5. starts ``dist/server.mjs`` bound to 127.0.0.1 on a free port and waits until it answers;
+6. stops it by its PID (terminate, wait, kill on timeout), then the fake model.
+
+Sources: the shared ``src/`` plus, copied over it in the work directory, the release's own
+``versions/<name>/src/`` (the beta9 agent ``assistant``: agents need beta.9's provider API), so
+each release's build key covers both.
 
 The generated server calls ``listen()`` without a host (all interfaces). ``app/bind-loopback.mjs``
 is preloaded with ``node --import``: it fills in 127.0.0.1 for such calls and writes the port the
@@ -54,6 +61,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from tests.interop.fakemodel import URL_ENV as FAKE_MODEL_URL_ENV
+from tests.interop.fakemodel import FakeModelServer
+
 __all__ = [
     "APP_DIR",
     "DEFAULT_FLUE_VERSION",
@@ -72,6 +82,7 @@ __all__ = [
     "installed_flue_version",
     "main",
     "provision",
+    "release_has_agents",
     "resolve_flue_version",
     "update_lock",
 ]
@@ -142,6 +153,12 @@ def resolve_flue_version(name: str | None = None) -> str:
     choices = ", ".join(f"{short} ({full})" for short, full in FLUE_VERSIONS.items())
     source = "the requested Flue version" if name is not None else f"{VERSION_ENV}"
     raise ProvisionError(f"{source} is {given!r}, which is not supported; use one of: {choices}.")
+
+
+def release_has_agents(version: str) -> bool:
+    """Whether the app built for ``version`` (a key of FLUE_VERSIONS) defines agents: only
+    releases with a ``versions/<name>/src/agents/`` directory (beta9)."""
+    return (VERSIONS_DIR / version / "src" / "agents").is_dir()
 
 
 def _work_dir(cache: Path, version: str) -> Path:
@@ -380,15 +397,16 @@ def _build_key(node: Path, version: str) -> str:
     for name in _APP_SOURCES:
         for chunk in _tree_chunks(APP_DIR / name, name):
             digest.update(chunk)
-    for name in _MANIFESTS:
-        for chunk in _tree_chunks(_manifest_dir(version) / name, name):
+    for name in (*_MANIFESTS, *_APP_SOURCES):
+        for chunk in _tree_chunks(_manifest_dir(version) / name, f"{version}/{name}"):
             digest.update(chunk)
     digest.update(f"{FLUE_VERSIONS[version]} node {_fmt(_node_version(node))}".encode())
     return digest.hexdigest()
 
 
-def _sync_sources(work: Path) -> None:
-    """Replace the work directory's copy of the app sources with the current ones."""
+def _sync_sources(work: Path, version: str) -> None:
+    """Replace the work directory's copy of the app sources with the current ones: the shared
+    ``src/`` with the release's own ``versions/<name>/src/`` (if any) copied over it."""
     for name in _APP_SOURCES:
         source, dest = APP_DIR / name, work / name
         if dest.is_dir():
@@ -399,6 +417,11 @@ def _sync_sources(work: Path) -> None:
             shutil.copytree(source, dest)
         elif source.exists():
             shutil.copyfile(source, dest)
+        extra = _manifest_dir(version) / name
+        if extra.is_dir():
+            shutil.copytree(extra, dest, dirs_exist_ok=True)
+        elif extra.exists():
+            shutil.copyfile(extra, dest)
 
 
 def build_app(node: Path, version: str | None = None, cache_dir: Path | str | None = None) -> bool:
@@ -413,7 +436,7 @@ def build_app(node: Path, version: str | None = None, cache_dir: Path | str | No
     cli = work / "node_modules" / "@flue" / "cli" / "bin" / "flue.mjs"
     if not cli.exists():
         raise ProvisionError(f"{cli} is missing; run install_app() first.")
-    _sync_sources(work)
+    _sync_sources(work, version)
     _log(f"flue build --target node (Flue {FLUE_VERSIONS[version]})")
     _run(
         [str(node), str(cli), "build", "--target", "node"],
@@ -525,8 +548,9 @@ class RealFlueServer:
 
     Attributes: ``url`` (``http://127.0.0.1:PORT``, no trailing slash), ``token``,
     ``kind`` (``"real"``), ``pid``, ``log_path``, ``flue_version`` (short name, e.g.
-    ``"beta9"``), ``flue_release`` (``"1.0.0-beta.9"``) and ``app_dir`` (the release's work
-    directory, set by ``start()``).
+    ``"beta9"``), ``flue_release`` (``"1.0.0-beta.9"``), ``app_dir`` (the release's work
+    directory, set by ``start()``) and ``fake_model`` (the :class:`FakeModelServer` the agents
+    call, running while the server does; None for a release without agents).
     """
 
     kind = "real"
@@ -557,6 +581,12 @@ class RealFlueServer:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._final_log = ""
         self._log_file: IO[bytes] | None = None
+        self.fake_model: FakeModelServer | None = None
+
+    @property
+    def has_agents(self) -> bool:
+        """Whether this release's app defines agents (they need the fake model)."""
+        return release_has_agents(self.flue_version)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -569,6 +599,10 @@ class RealFlueServer:
         tmp = Path(self._tmp.name)
         port_file = tmp / "port.json"
         self.log_path = tmp / "server.log"
+        model_env: dict[str, str] = {}
+        if self.has_agents:
+            self.fake_model = FakeModelServer().start()
+            model_env[FAKE_MODEL_URL_ENV] = self.fake_model.base_url
         env = _node_env(
             prov.node,
             {
@@ -577,6 +611,7 @@ class RealFlueServer:
                 "FLUE_TEST_PORT_FILE": str(port_file),
                 TOKEN_ENV: self.token,
                 "NODE_NO_WARNINGS": "1",
+                **model_env,
                 **self.extra_env,
             },
         )
@@ -600,6 +635,7 @@ class RealFlueServer:
         except OSError:
             log_file.close()
             self._cleanup_tmp()
+            self._stop_fake_model()
             raise
         self.pid = self._proc.pid
         try:
@@ -662,6 +698,12 @@ class RealFlueServer:
         if log_file is not None:
             log_file.close()
         self._cleanup_tmp()
+        self._stop_fake_model()
+
+    def _stop_fake_model(self) -> None:
+        fake, self.fake_model = self.fake_model, None
+        if fake is not None:
+            fake.stop()
 
     def _cleanup_tmp(self) -> None:
         if self._tmp is not None:
@@ -762,6 +804,8 @@ def main(argv: list[str] | None = None) -> int:
         ) as server:
             print(f"Flue {server.flue_release}", flush=True)
             print(f"FLUE_URL={server.url}\nFLUE_TOKEN={server.token}\npid {server.pid}", flush=True)
+            if server.fake_model is not None:
+                print(f"{FAKE_MODEL_URL_ENV}={server.fake_model.base_url}", flush=True)
             print("Ctrl-C to stop.", flush=True)
             try:
                 while not stop.wait(0.5):

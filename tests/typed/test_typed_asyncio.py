@@ -256,3 +256,32 @@ async def test_server_on_the_test_loop() -> None:
         run_id = str(finished_run(server))
         async with AsyncFlueClient(server.url) as client:
             assert len(await client.runs.events(run_id)) == 3
+
+
+@pytest.mark.flue_server(token=TOKEN)
+async def test_agents_typed(flue_server: FlueTestServer) -> None:
+    import flue.models as m
+    from flue import AsyncConversationObserver, FlueExecutionError
+
+    async def on_chunk(chunk: m.ConversationChunk) -> None:
+        assert_type(chunk.raw, dict[str, Any])
+
+    async with make_client(flue_server.url) as client:
+        sent = await client.agents.send("assistant", "typed", "hi")
+        assert_type(sent, m.AgentSendResult)
+        reply = await client.agents.wait(sent, on_event=on_chunk)
+        assert_type(reply, m.AgentResult)
+        res = await client.agents.prompt("assistant", "typed", "again")
+        assert_type(res.result.text, str | None)
+        snap = await client.agents.history("assistant", "typed")
+        assert_type(snap.settlements[0], m.Settlement)
+        async with client.agents.observe("assistant", "typed", live="sse") as obs:
+            assert_type(obs, AsyncConversationObserver)
+            async for state in obs:
+                assert_type(state, m.ConversationState)
+                break
+        assert_type(await client.agents.abort("assistant", "typed"), m.AgentAbortResult)
+        try:
+            await client.agents.prompt("assistant", "typed", "fail: now")
+        except FlueExecutionError as exc:
+            assert_type(exc.target, str)

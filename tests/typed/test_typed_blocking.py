@@ -243,3 +243,33 @@ def test_server_in_a_thread() -> None:
         run_id = str(finished_run(server))
         with FlueClient(server.url) as client:
             assert len(client.runs.events(run_id)) == 3
+
+
+@pytest.mark.flue_server(token=TOKEN)
+def test_agents_typed(flue_server_thread: FlueTestServer) -> None:
+    import flue.models as m
+    from flue import ConversationObserver, FlueExecutionError
+
+    with make_client(flue_server_thread.url) as client:
+        sent = client.agents.send("assistant", "typed", "hi")
+        assert_type(sent, m.AgentSendResult)
+        chunks: list[m.ConversationChunk] = []
+        reply = client.agents.wait(sent, on_event=chunks.append)
+        assert_type(reply, m.AgentResult)
+        assert_type(reply.text, str | None)
+        res = client.agents.prompt("assistant", "typed", "again")
+        assert_type(res.result, m.AgentResult)
+        snap = client.agents.history("assistant", "typed")
+        assert_type(snap, m.ConversationSnapshot)
+        assert_type(snap.messages[0].parts[0], m.Part)
+        with client.agents.observe("assistant", "typed", live="long-poll") as obs:
+            assert_type(obs, ConversationObserver)
+            for state in obs:
+                assert_type(state, m.ConversationState)
+                break
+        assert_type(client.agents.abort("assistant", "typed"), m.AgentAbortResult)
+        assert_type(client.agents.attachment_url("assistant", "typed", "a"), str)
+        try:
+            client.agents.prompt("assistant", "typed", "fail: now")
+        except FlueExecutionError as exc:
+            assert_type(exc.failure, str)

@@ -1,0 +1,257 @@
+# The live observer of one agent conversation (``client.agents.observe()``).
+# codegen: flue/_sync is generated from this file: edit here, then run `nox -s codegen`.
+#
+# The loop: read the history (a snapshot and its offset), hand its state out, then read the
+# conversation's ``view=updates`` stream from that offset and apply each chunk with the pure
+# reducer (flue._protocol.conversation.Conversation), handing out the state after each change.
+# The reducer drops redelivered chunks; when it cannot apply one, the stream is dropped and the
+# history read again (rehydrate). A conversation that does not exist yet (404
+# stream_not_found) is waited for: one empty state is handed out (``exists`` is False), then
+# the history is read again with a growing delay until the first prompt creates it.
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from types import TracebackType
+from typing import Any, Literal, Protocol, TypeVar
+
+from flue._async._stream import AsyncBatchStream
+from flue._models.chunks import chunk_from_dict
+from flue._models.conversation import ConversationSnapshot, ConversationState
+from flue._protocol.agents import absent_delay, updates_url
+from flue._protocol.conversation import APPLIED, Conversation, Rehydrate
+from flue._protocol.http import HttpRequest
+from flue._protocol.params import LiveArg, LiveMode, normalize_live
+from flue._protocol.reader import ReadMachine
+from flue._transports._aiohttp import AsyncTransport
+from flue.errors import InvalidArgumentError, NotFoundError, Secrets
+
+__all__ = ["AsyncConversationObserver", "ClientHost"]
+
+
+class ClientHost(Protocol):
+    """What the agents and their observers use of a client (`AsyncFlueClient`)."""
+
+    base_url: str
+    _transport: AsyncTransport
+    _secrets: Secrets
+
+    async def _call_json(
+        self, request: HttpRequest, *, idempotent: bool = ..., wait: bool = ...
+    ) -> Any: ...
+
+    def _reader(
+        self, url: str, *, offset: str, tail: int | None, live: LiveArg, objects_only: bool = ...
+    ) -> ReadMachine: ...
+
+    def _batch_stream(self, reader: ReadMachine) -> AsyncBatchStream: ...
+
+
+class HistorySource(Protocol):
+    """Where an observer reads the history (`AsyncAgents`)."""
+
+    _client: ClientHost
+
+    async def _history(self, url: str) -> ConversationSnapshot: ...
+
+
+logger = logging.getLogger("flue")
+
+# a chunk that cannot be applied is rare; several in a row without one applied in between
+# (a server whose history lags its updates) back off like a missing conversation does
+_FREE_REHYDRATES = 2
+
+
+class AsyncConversationObserver:
+    """A conversation followed live: iterate it for a `ConversationState` after each change.
+
+    Returned by ``client.agents.observe()`` (not created directly). ``state`` is the latest
+    state (None before the first read), ``offset`` the stream offset it reflects, ``exists``
+    whether the conversation exists (None before the first read). `cancel()` (from any task
+    or thread) ends the iteration; leaving the ``with`` block or `close()` also releases the
+    connection.
+    """
+
+    def __init__(
+        self,
+        agents: HistorySource,
+        url: str,
+        conversation_id: str,
+        *,
+        live: Literal["sse", "long-poll"] | LiveMode,
+        if_missing: Literal["wait", "raise"],
+    ) -> None:
+        mode = normalize_live(live)
+        if mode is None:
+            raise InvalidArgumentError("live must be 'sse' or 'long-poll'")
+        if if_missing not in ("wait", "raise"):
+            raise InvalidArgumentError(f"if_missing must be 'wait' or 'raise', got {if_missing!r}")
+        self._agents = agents
+        self._client = agents._client
+        self.url = url
+        """The conversation's URL."""
+        self.conversation_id = conversation_id
+        self._live = mode
+        self._if_missing = if_missing
+        self._conversation: Conversation | None = None
+        self._batches: AsyncBatchStream | None = None
+        self._offset: str | None = None
+        self._pending: deque[ConversationState] = deque()
+        self._token = self._client._transport.cancel_token()
+        self._rehydrate = True
+        self._failed_rehydrates = 0
+        self._absent_attempt = 0
+        self.exists: bool | None = None
+        """True once the history was read, False while the conversation does not exist yet."""
+        self.rehydrations = 0
+        """How many times the history was read again because a chunk could not be applied."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} url={self.url!r} offset={self.offset!r}>"
+
+    @property
+    def state(self) -> ConversationState | None:
+        """The conversation's latest state (every change applied so far)."""
+        if self._conversation is None:
+            if self.exists is False:
+                return ConversationState(conversation_id=self.conversation_id)
+            return None
+        return self._conversation.state
+
+    @property
+    def offset(self) -> str | None:
+        """The stream offset the state reflects (None before the first read)."""
+        if self._batches is not None:
+            return self._batches.offset
+        return self._offset
+
+    def cancel(self) -> None:
+        """End the iteration (safe from another task or thread)."""
+        self._token.set()
+        batches = self._batches
+        if batches is not None:
+            batches.cancel()
+
+    async def aclose(self) -> None:
+        """End the iteration and release the connection (iterating again yields nothing)."""
+        self.cancel()
+        await self._drop_stream()
+
+    async def __aenter__(self: _O) -> _O:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncConversationObserver:
+        return self
+
+    async def __anext__(self) -> ConversationState:
+        while True:
+            if self._token.is_set():  # cancel() or close(): the iteration ends
+                await self._drop_stream()
+                raise StopAsyncIteration
+            if self._pending:
+                return self._pending.popleft()
+            if self._rehydrate:
+                state = await self._hydrate()
+                if state is not None:
+                    return state
+                continue
+            await self._read_batch()
+
+    async def _drop_stream(self) -> None:
+        batches, self._batches = self._batches, None
+        if batches is not None:
+            self._offset = batches.offset
+            await batches.aclose()
+
+    async def _hydrate(self) -> ConversationState | None:
+        """Read the history and open the updates stream after it: the new state, or None
+        when there is nothing to hand out (waiting for the conversation, or unchanged)."""
+        await self._drop_stream()
+        if self._failed_rehydrates > _FREE_REHYDRATES:
+            await self._client._transport.sleep(
+                absent_delay(self._failed_rehydrates - _FREE_REHYDRATES), self._token
+            )
+            if self._token.is_set():
+                return None
+        try:
+            snapshot = await self._agents._history(self.url)
+        except NotFoundError as exc:
+            if exc.error_type != "stream_not_found" or self._if_missing == "raise":
+                raise
+            return await self._absent()
+        if self._token.is_set():
+            return None
+        before = self.state if self.exists else None
+        self.exists = True
+        self._absent_attempt = 0
+        self._rehydrate = False
+        if self._conversation is None:
+            self._conversation = Conversation(snapshot, conversation_url=self.url)
+        else:
+            self._conversation.reset(snapshot)
+        self._offset = snapshot.offset
+        client = self._client
+        assert snapshot.offset is not None  # checked by _history()
+        reader = client._reader(
+            updates_url(self.url),
+            offset=snapshot.offset,
+            tail=None,
+            live=self._live,
+            objects_only=False,
+        )
+        self._batches = client._batch_stream(reader)
+        state = self._conversation.state
+        return None if state == before else state
+
+    async def _absent(self) -> ConversationState | None:
+        first = self.exists is not False
+        self.exists = False
+        if first:
+            logger.info(
+                "flue: conversation %s does not exist yet; waiting for its first prompt",
+                self.url,
+            )
+            return ConversationState(conversation_id=self.conversation_id)
+        await self._client._transport.sleep(absent_delay(self._absent_attempt), self._token)
+        self._absent_attempt += 1
+        return None
+
+    async def _read_batch(self) -> None:
+        batches, conversation = self._batches, self._conversation
+        assert batches is not None and conversation is not None
+        try:
+            batch = await batches.fetch()
+        except NotFoundError as exc:
+            if exc.error_type != "stream_not_found":
+                raise
+            self._conversation = None  # gone: wait for it again
+            self.exists = None
+            self._rehydrate = True
+            return
+        if batch is None:
+            if not self._token.is_set():  # a live stream ended by itself: start again
+                self._rehydrate = True
+            return
+        for item in batch.items:
+            outcome = conversation.apply(chunk_from_dict(item))
+            if outcome is APPLIED:
+                self._failed_rehydrates = 0
+                self._pending.append(conversation.state)
+            elif isinstance(outcome, Rehydrate):
+                logger.debug("flue: re-reading the history of %s: %s", self.url, outcome.reason)
+                self.rehydrations += 1
+                self._failed_rehydrates += 1
+                self._rehydrate = True
+                return
+
+
+_O = TypeVar("_O", bound=AsyncConversationObserver)
