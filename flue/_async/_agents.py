@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 import attrs
 
-from flue._async._observe import AsyncConversationObserver, ClientHost
+from flue._async._host import ClientHost
+from flue._async._observe import AsyncConversationObserver
 from flue._models.chunks import ChunkPosition, ConversationChunk, chunk_from_dict
 from flue._models.conversation import (
     AgentAbortResult,

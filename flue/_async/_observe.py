@@ -14,38 +14,18 @@ from __future__ import annotations
 import logging
 from collections import deque
 from types import TracebackType
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
+from flue._async._host import ClientHost
 from flue._async._stream import AsyncBatchStream
 from flue._models.chunks import chunk_from_dict
 from flue._models.conversation import ConversationSnapshot, ConversationState
 from flue._protocol.agents import absent_delay, updates_url
 from flue._protocol.conversation import APPLIED, Conversation, Rehydrate
-from flue._protocol.http import HttpRequest
-from flue._protocol.params import LiveArg, LiveMode, normalize_live
-from flue._protocol.reader import ReadMachine
-from flue._transports._aiohttp import AsyncTransport
-from flue.errors import InvalidArgumentError, NotFoundError, Secrets
+from flue._protocol.params import LiveMode, normalize_live
+from flue.errors import InvalidArgumentError, NotFoundError
 
-__all__ = ["AsyncConversationObserver", "ClientHost"]
-
-
-class ClientHost(Protocol):
-    """What the agents and their observers use of a client (`AsyncFlueClient`)."""
-
-    base_url: str
-    _transport: AsyncTransport
-    _secrets: Secrets
-
-    async def _call_json(
-        self, request: HttpRequest, *, idempotent: bool = ..., wait: bool = ...
-    ) -> Any: ...
-
-    def _reader(
-        self, url: str, *, offset: str, tail: int | None, live: LiveArg, objects_only: bool = ...
-    ) -> ReadMachine: ...
-
-    def _batch_stream(self, reader: ReadMachine) -> AsyncBatchStream: ...
+__all__ = ["AsyncConversationObserver"]
 
 
 class HistorySource(Protocol):

@@ -35,7 +35,8 @@ from flue._protocol.agents import (
 from flue._protocol.conversation import attachment_url, settled_submission, state_from_snapshot
 from flue._protocol.http import join_url
 from flue._protocol.params import LiveMode, check_offset, normalize_live
-from flue._sync._observe import ClientHost, ConversationObserver
+from flue._sync._host import ClientHost
+from flue._sync._observe import ConversationObserver
 from flue._transports._requests import call_user
 from flue.errors import (
     APIError,

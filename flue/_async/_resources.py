@@ -1,0 +1,357 @@
+# The `runs`, `workflows` and `streams` resources of a client: each turns a call into
+# requests (flue._protocol.http) or a reader (ReadMachine) and hands them to the client
+# (`ClientHost`), which sends them with its headers, parameters, hooks and retries.
+# codegen: flue/_sync is generated from this file: edit here, then run `nox -s codegen`.
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from flue._async._host import ClientHost, Params, check_params
+from flue._async._stream import AsyncBatchStream, AsyncRunStream
+from flue._models.convert import event_from_dict, events_from_dicts
+from flue._models.runs import (
+    InvokeResult,
+    RunRecord,
+    invoke_result_from_dict,
+    run_record_from_dict,
+)
+from flue._protocol.http import (
+    build_invoke_request,
+    build_run_record_request,
+    join_url,
+    run_url,
+)
+from flue._protocol.params import OFFSET_START, LiveMode, check_run_id
+from flue._transports._aiohttp import call_user
+from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError, redact
+
+if TYPE_CHECKING:  # imported on first use: a run record needs neither events nor agents
+    from flue._models.conversation import WorkflowRunResult
+    from flue._models.events import Event
+
+__all__ = ["AsyncRuns", "AsyncStreams", "AsyncWorkflows"]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class AsyncRuns:
+    """The `runs` of a client (``client.runs``): read workflow runs.
+
+    Not created directly: use ``client.runs``.
+    """
+
+    def __init__(self, client: ClientHost) -> None:
+        self._client = client
+
+    async def get(self, run_id: str) -> RunRecord:
+        """The run record of a run: status, timing, result or error.
+
+        Args:
+            run_id: the run's id (as returned by `invoke()`).
+
+        Returns:
+            The run record, as it is when the server answers.
+
+        Raises:
+            RunNotFoundError: no such run (or a missing or wrong token: Flue answers both alike).
+        """
+        run_id = check_run_id(run_id)
+        client = self._client
+        doc = await client._call_json(
+            build_run_record_request(client.base_url, run_id), run_id=run_id
+        )
+        if not isinstance(doc, dict):
+            raise ProtocolError(f"run record of {run_id!r} is not a JSON object")
+        return run_record_from_dict(doc)
+
+    @overload
+    async def events(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        as_dict: Literal[False] = ...,
+    ) -> list[Event]: ...
+
+    @overload
+    async def events(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        as_dict: Literal[True],
+    ) -> list[dict[str, Any]]: ...
+
+    @overload
+    async def events(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        as_dict: bool,
+    ) -> list[Event] | list[dict[str, Any]]: ...
+
+    async def events(
+        self,
+        run_id: str,
+        *,
+        offset: str = OFFSET_START,
+        tail: int | None = None,
+        as_dict: bool = False,
+    ) -> list[Event] | list[dict[str, Any]]:
+        """Every event of a run from `offset` until up to date (all pages), in order.
+
+        It does not wait for new events: use `stream()` to follow a run live.
+
+        Args:
+            run_id: the run's id.
+            offset: where to start: ``"-1"`` (`OFFSET_START`, the default) for the first
+                event, ``"now"`` for nothing already there, or a checkpoint saved from
+                `RunStream.offset`.
+            tail: keep only the last `tail` events (with ``offset="-1"`` only).
+            as_dict: return each event as its decoded JSON object instead of a model
+                (fastest).
+
+        Returns:
+            The events, as typed models (`flue.models.Event`, an `UnknownEvent` for a type
+            this version does not know) or, with ``as_dict=True``, as dicts.
+        """
+        run_id = check_run_id(run_id)
+        client = self._client
+        sse = client.catchup == "sse"
+        reader = client._reader(
+            run_url(client.base_url, run_id),
+            offset=offset,
+            tail=tail,
+            live="sse" if sse else False,
+            run_id=run_id,
+        )
+        out: list[Any] = []
+        async with client._batch_stream(reader) as batches:
+            async for batch in batches:
+                # models are built batch by batch, while the server keeps sending
+                out.extend(batch.items if as_dict else events_from_dicts(batch.items))
+                if sse and batch.up_to_date:
+                    break  # caught up; a closed stream ends by itself
+        return out
+
+    @overload
+    def stream(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
+        as_dict: Literal[False] = ...,
+    ) -> AsyncRunStream[Event]: ...
+
+    @overload
+    def stream(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
+        as_dict: Literal[True],
+    ) -> AsyncRunStream[dict[str, Any]]: ...
+
+    @overload
+    def stream(
+        self,
+        run_id: str,
+        *,
+        offset: str = ...,
+        tail: int | None = ...,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
+        as_dict: bool,
+    ) -> AsyncRunStream[Event] | AsyncRunStream[dict[str, Any]]: ...
+
+    def stream(
+        self,
+        run_id: str,
+        *,
+        offset: str = OFFSET_START,
+        tail: int | None = None,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = True,
+        as_dict: bool = False,
+    ) -> AsyncRunStream[Event] | AsyncRunStream[dict[str, Any]]:
+        """The events of a run: catch-up from `offset`, then live until the run ends.
+
+        No request is made until you iterate. Save the stream's `offset` after handling an
+        event to resume from there later without a gap.
+
+        Args:
+            run_id: the run's id.
+            offset: where to start: ``"-1"`` (`OFFSET_START`, the default) for the first
+                event, ``"now"`` for new events only, or a checkpoint saved from
+                `RunStream.offset`.
+            tail: start with only the last `tail` events (with ``offset="-1"`` only).
+            live: how to wait for new events once up to date: True or ``"long-poll"``,
+                ``"sse"`` (one long-lived connection), or False to stop when up to date.
+            as_dict: yield each event as its decoded JSON object instead of a model.
+
+        Returns:
+            A stream to iterate (in a ``with``/``async with`` block) for events, with its
+            `offset` checkpoint; it ends when the run has ended and every event was read.
+        """
+        run_id = check_run_id(run_id)
+        client = self._client
+        reader = client._reader(
+            run_url(client.base_url, run_id), offset=offset, tail=tail, live=live, run_id=run_id
+        )
+        batches = client._batch_stream(reader)
+        if as_dict:
+            return AsyncRunStream(batches, _identity)
+        return AsyncRunStream(batches, event_from_dict)
+
+
+class AsyncWorkflows:
+    """The `workflows` of a client (``client.workflows``): start runs.
+
+    Not created directly: use ``client.workflows``.
+    """
+
+    def __init__(self, client: ClientHost, runs: AsyncRuns) -> None:
+        self._client = client
+        self._runs = runs  # run() follows the run it started
+
+    async def invoke(self, name: str, input: Any = None, *, wait: bool = False) -> InvokeResult:
+        """Start a run of a workflow, and optionally wait for its result.
+
+        Invocations are not idempotent, so only failures that certainly did not reach the
+        server (connection refused, 429) are retried.
+
+        Args:
+            name: the workflow's name.
+            input: the run's input, any JSON value; None (the default) sends no body.
+            wait: wait until the run has finished and return its result too.
+
+        Returns:
+            The new run's id (``run_id``) and, with ``wait=True``, its ``result``.
+
+        Raises:
+            WorkflowNotFoundError: the application has no workflow of that name.
+        """
+        client = self._client
+        request = build_invoke_request(client.base_url, name, input, wait=wait)
+        doc = await client._call_json(request, workflow=name, idempotent=False, wait=wait)
+        if not isinstance(doc, dict) or not isinstance(doc.get("runId"), str):
+            what = (
+                "an object without" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}, no"
+            )
+            raise ProtocolError(f"invoking workflow {name!r} answered with {what} runId")
+        return invoke_result_from_dict(doc)
+
+    async def run(
+        self, name: str, input: Any = None, *, on_event: Callable[[Event], Any] | None = None
+    ) -> WorkflowRunResult:
+        """Start a run of a workflow and follow its events until it ends.
+
+        Args:
+            name: the workflow's name.
+            input: the run's input, any JSON value; None (the default) sends no body.
+            on_event: called with every event of the run, in order (in the asyncio client a
+                plain or an ``async`` function).
+
+        Returns:
+            The run's id and its result.
+
+        Raises:
+            FlueExecutionError: the run ended in error (``failure="failed"``, the run's
+                ``error``), or its stream ended without ``run_end`` and its record is not
+                finished (``failure="terminal_event_missing"``).
+            WorkflowNotFoundError: the application has no workflow of that name.
+        """
+        from flue._models.events import RunEndEvent
+
+        client = self._client
+        run_id = (await self.invoke(name, input)).run_id
+        async with self._runs.stream(run_id) as events:
+            async for event in events:
+                if on_event is not None:
+                    await call_user(on_event, event)
+                if isinstance(event, RunEndEvent) and event.run_id in (None, run_id):
+                    return _run_outcome(run_id, event.is_error, event.result, event.raw, client)
+        record = await self._runs.get(run_id)
+        if record.status in ("completed", "errored"):
+            errored = record.status == "errored"
+            return _run_outcome(run_id, errored, record.result, record.raw, client)
+        raise FlueExecutionError(
+            target="workflow_run", target_id=run_id, failure="terminal_event_missing"
+        )
+
+
+def _run_outcome(
+    run_id: str, is_error: bool | None, result: Any, raw: dict[str, Any], client: ClientHost
+) -> WorkflowRunResult:
+    if is_error:
+        error = FlueExecutionError(
+            target="workflow_run", target_id=run_id, failure="failed", error=raw.get("error")
+        )
+        raise redact(error, client._secrets())
+    from flue._models.conversation import WorkflowRunResult
+
+    return WorkflowRunResult(run_id=run_id, result=result)
+
+
+class AsyncStreams:
+    """The `streams` of a client (``client.streams``): a generic Durable Streams reader, for
+    any stream URL.
+
+    Not created directly: use ``client.streams``.
+    """
+
+    def __init__(self, client: ClientHost) -> None:
+        self._client = client
+
+    def read(
+        self,
+        url_or_path: str,
+        *,
+        offset: str = OFFSET_START,
+        live: bool | Literal["long-poll", "sse"] | LiveMode = False,
+        tail: int | None = None,
+        decode: Literal["json", "bytes"] = "json",
+        params: Params | None = None,
+    ) -> AsyncBatchStream:
+        """The batches of any Durable Streams stream, from a checkpoint.
+
+        No request is made until you iterate.
+
+        Args:
+            url_or_path: the stream's URL, absolute or relative to the client's base URL.
+            offset: where to start: ``"-1"`` (`OFFSET_START`, the default), ``"now"``, or a
+                checkpoint saved from `BatchStream.offset`.
+            live: how to wait once up to date: False (the default: stop when up to date),
+                True or ``"long-poll"``, or ``"sse"``.
+            tail: start with only the last `tail` items (with ``offset="-1"`` only).
+            decode: ``"json"`` for the decoded JSON values of a JSON stream, ``"bytes"`` for
+                the raw bytes of any stream (base64 SSE data is decoded).
+            params: query parameters for this stream's requests: a dict, or a callable
+                returning one (``async`` too, in the asyncio client) called for every request
+                and reconnect. They are merged over the client's ``params`` like httpx does:
+                a name set here replaces the client's value, and None removes it.
+
+        Returns:
+            A stream to iterate (in a ``with``/``async with`` block) for `Batch` objects:
+            items, the offset after them, and whether the stream is up to date or closed.
+        """
+        if decode not in ("json", "bytes"):
+            raise InvalidArgumentError(f"decode must be 'json' or 'bytes', got {decode!r}")
+        if not isinstance(url_or_path, str) or not url_or_path:
+            raise InvalidArgumentError("url_or_path must be a non-empty string")
+        client = self._client
+        url = join_url(client.base_url, url_or_path)
+        reader = client._reader(
+            url, offset=offset, tail=tail, live=live, decode=decode, objects_only=False
+        )
+        return client._batch_stream(reader, params=check_params(params, "params of this call"))
