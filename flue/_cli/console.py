@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import attrs
 
+from flue._cli.text import printable
+
 if TYPE_CHECKING:  # imported with the first event to print: `runs get` needs no event class
     from flue._cli.render import Renderer
 
@@ -188,17 +190,17 @@ class Console:
     def event(self, event: Any) -> None:
         """One event: a JSON line, or its human rendering."""
         if self.as_json:
-            self._write_out(json.dumps(event.raw, ensure_ascii=False) + "\n")
+            self._write_out(printable(json.dumps(event.raw, ensure_ascii=False)) + "\n")
         else:
             self._write_out(self.renderer.render(event))
 
     def line(self, text: str) -> None:
-        """A line of output (a result, a run id)."""
-        self._write_out(text + "\n")
+        """A line of output (a result, a run id); server text is shown, never acted on."""
+        self._write_out(printable(text) + "\n")
 
     def write(self, text: str) -> None:
         """Text as it comes (a reply streaming), no newline added."""
-        self._write_out(text)
+        self._write_out(printable(text))
 
     def end_line(self) -> None:
         """End a line left open by `write()` (nothing if none is open)."""
@@ -239,7 +241,7 @@ class Console:
             self._erase()
             if self.mode == "shared" and self._mid_line:
                 self._end_running_text()
-            self.err.write(text + "\n")
+            self.err.write(printable(text) + "\n")
             self.err.flush()
             self._draw()
 
@@ -295,7 +297,8 @@ class Console:
             return
         if self.mode == "shared" and self._mid_line:
             self._end_running_text()
-        self.err.write("\r" + fit(text, self._columns()) + "\x1b[K")
+        one_line = printable(text).replace("\n", " ")  # a retry reason quotes the server
+        self.err.write("\r" + fit(one_line, self._columns()) + "\x1b[K")
         self.err.flush()
         self._drawn = True
 

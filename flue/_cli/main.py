@@ -350,7 +350,9 @@ def main(
     except (FlueError, OSError) as exc:
         if args.debug:
             raise
-        err.write(f"error: {cli_text(str(exc))}\n")
+        from flue._cli.text import printable  # the message may quote the server
+
+        err.write(f"error: {printable(cli_text(str(exc)))}\n")
         return 1
 
 

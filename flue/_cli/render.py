@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flue._cli.text import printable
 from flue.models import (
     BaseEvent,
     LogEvent,
@@ -74,20 +75,24 @@ class Renderer:
         if self._stream is not None:
             prefix = "\n"
             self._stream = None
-        head = f"{self._c('dim', short_time(event.timestamp))} {self._c(colour, label.ljust(14))}"
-        return f"{prefix}{head} {detail}".rstrip() + "\n"
+        # everything but our colour codes comes from the server: shown, never acted on
+        when = printable(short_time(event.timestamp))
+        head = f"{self._c('dim', when)} {self._c(colour, printable(label).ljust(14))}"
+        return f"{prefix}{head} {printable(detail)}".rstrip() + "\n"
 
     def render(self, event: BaseEvent) -> str:
         """The text to print for `event` (may continue the previous line for deltas)."""
         if isinstance(event, (TextDeltaEvent, ThinkingDeltaEvent)):
             kind = "text" if isinstance(event, TextDeltaEvent) else "thinking"
-            piece = (event.text if isinstance(event, TextDeltaEvent) else event.delta) or ""
+            piece = printable(
+                (event.text if isinstance(event, TextDeltaEvent) else event.delta) or ""
+            )
             if self._stream == kind:
                 return self._c("dim", piece) if kind == "thinking" else piece
             out = "\n" if self._stream is not None else ""
             self._stream = kind
             label = "assistant" if kind == "text" else "thinking"
-            head = f"{self._c('dim', short_time(event.timestamp))} "
+            head = f"{self._c('dim', printable(short_time(event.timestamp)))} "
             head += self._c("magenta" if kind == "text" else "dim", label.ljust(14))
             body = self._c("dim", piece) if kind == "thinking" else piece
             return f"{out}{head} {body}"
@@ -119,8 +124,9 @@ class Renderer:
             return "tool_start", "cyan", f"{event.tool_name} {_compact(event.args, 60)}"
         if isinstance(event, ToolEvent):
             name = event.tool_name or self._tool_names.get(event.tool_call_id or "", "?")
-            status = self._c("red", "failed") if event.is_error else "ok"
-            return "tool", "cyan", f"{name} {status} in {_duration(event.duration_ms)}"
+            status = "failed" if event.is_error else "ok"
+            colour = "red" if event.is_error else "cyan"
+            return "tool", colour, f"{name} {status} in {_duration(event.duration_ms)}"
         if isinstance(event, LogEvent):
             level = (event.level or "info").lower()
             colour = {"error": "red", "warn": "yellow", "warning": "yellow"}.get(level, "blue")
