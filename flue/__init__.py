@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flue._lazy import load
+from flue._lazy import DEPENDENCY_HINT, load
 from flue._protocol.params import OFFSET_NOW, OFFSET_START, LiveMode
 from flue.errors import (
     APIError,
@@ -124,8 +124,7 @@ def __getattr__(name: str) -> Any:
         _LAZY,
         name,
         globals(),
-        "Check that flue's dependencies meet the versions it declares "
-        "(pip install --upgrade flue-client).",
+        DEPENDENCY_HINT,
     )
 
 

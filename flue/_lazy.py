@@ -7,7 +7,13 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["load"]
+__all__ = ["DEPENDENCY_HINT", "load"]
+
+#: what to do when a name of `flue` or `flue.models` cannot be imported
+DEPENDENCY_HINT = (
+    "Check that flue's dependencies meet the versions it declares "
+    "(pip install --upgrade flue-client)."
+)
 
 
 def load(

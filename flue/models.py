@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flue._lazy import load
+from flue._lazy import DEPENDENCY_HINT, load
 
 if TYPE_CHECKING:
     from cattrs import Converter
@@ -291,8 +291,7 @@ def __getattr__(name: str) -> Any:
         _LAZY,
         name,
         globals(),
-        "Check that flue's dependencies meet the versions it declares "
-        "(pip install --upgrade flue-client).",
+        DEPENDENCY_HINT,
     )
 
 

@@ -172,19 +172,23 @@ def _last_words(exc: BaseException) -> str:
     return clean(text)
 
 
-class CancelToken:
-    """Set by `cancel()` (from any thread); wakes a stream sleeping between retries and aborts
-    a request still waiting for its response head (a long-poll)."""
+class _Tripwire:
+    """A connection to shut down when something trips (a cancel, a deadline): the one carrying
+    a request when it trips, or the next one attached after it tripped. Shutting the socket down
+    wakes a thread blocked reading from it. Once `_detach(done=True)` ended the exchange,
+    tripping does nothing."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._tripped = False
+        self._done = False
 
-    def set(self) -> None:
-        """Mark cancelled, and shut down the connection of a request in flight."""
+    def _trip(self) -> None:
         with self._lock:
-            self._event.set()
+            if self._done:
+                return
+            self._tripped = True
             conn = self._conn
         if conn is not None:
             _shutdown(getattr(conn, "sock", None))
@@ -192,55 +196,54 @@ class CancelToken:
     def _attach(self, conn: Any) -> None:
         with self._lock:
             self._conn = conn
-            cancelled = self._event.is_set()
-        if cancelled:
+            tripped = self._tripped
+        if tripped:
             _shutdown(getattr(conn, "sock", None))
 
-    def _detach(self) -> None:
+    def _detach(self, *, done: bool = False) -> None:
         with self._lock:
             self._conn = None
+            self._done = self._done or done
+
+
+class CancelToken(_Tripwire):
+    """Set by `cancel()` (from any thread); wakes a stream sleeping between retries and aborts
+    a request still waiting for its response head (a long-poll)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        """Mark cancelled, and shut down the connection of a request in flight."""
+        self._event.set()
+        self._trip()
 
     def is_set(self) -> bool:
         """True once cancelled."""
         return self._event.is_set()
 
 
-class _Deadline:
+class _Deadline(_Tripwire):
     """The total deadline of one exchange: when it passes, the connection carrying the request
     is shut down, which wakes a read blocked on a server that trickles its answer (or sends
     ``100 Continue`` forever); the reader then sees `expired` and reports the deadline."""
 
     def __init__(self, seconds: float) -> None:
+        super().__init__()
         self.seconds = seconds
-        self.expired = False
-        self._lock = threading.Lock()
-        self._conn: Any = None
-        self._done = False
-        self._timer = threading.Timer(seconds, self._fire)
+        self._timer = threading.Timer(seconds, self._trip)
         self._timer.daemon = True
         self._timer.start()
 
-    def _fire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.expired = True
-            conn = self._conn
-        if conn is not None:
-            _shutdown(getattr(conn, "sock", None))
-
-    def _attach(self, conn: Any) -> None:
-        with self._lock:
-            self._conn = conn
-            expired = self.expired
-        if expired:
-            _shutdown(getattr(conn, "sock", None))
+    @property
+    def expired(self) -> bool:
+        """True once the deadline passed during the exchange."""
+        return self._tripped
 
     def finish(self) -> None:
         """The exchange is over (its body read, or closed): the connection is left alone."""
-        with self._lock:
-            self._done = True
-            self._conn = None
+        self._detach(done=True)
         self._timer.cancel()
 
 

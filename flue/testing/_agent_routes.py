@@ -24,7 +24,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from ._conversations import AgentRegistry, Conversation, abort_instance, submit
-from ._reads import ReadConfig
+from ._reads import ReadConfig, wait_either
 from ._send import Frame, Reply
 from ._wire import (
     SECURITY_HEADERS,
@@ -295,7 +295,7 @@ class AgentRoute:
         items, next_offset, up_to_date = _page(conv, start)
         if live == "long-poll" and next_offset is None:
             change = conv.changed
-            if await _wait(change, self.config.long_poll_timeout, self.stopping):
+            if await wait_either(change, self.config.long_poll_timeout, self.stopping) == "data":
                 items, next_offset, up_to_date = _page(conv, start)
         headers = [
             ("content-type", "application/json"),
@@ -336,7 +336,8 @@ class AgentRoute:
                     yield Frame(None, "heartbeat")
                     continue
                 change = conv.changed
-                if await _wait(change, min(deadline, next_beat) - now, self.stopping):
+                window = min(deadline, next_beat) - now
+                if await wait_either(change, window, self.stopping) == "data":
                     break
                 if self.stopping.is_set():
                     return
@@ -354,20 +355,6 @@ def _page(conv: Conversation, start: int) -> tuple[list[dict[str, Any]], str | N
     for seq in range(start + 1, last + 1):
         items.extend(conv.chunks(seq))
     return items, (_format(last) if last > start else None), last >= conv.head
-
-
-async def _wait(event: asyncio.Event, timeout: float | None, stopping: asyncio.Event) -> bool:
-    """Wait for ``event``; False after ``timeout`` or when the server stops."""
-    changed = asyncio.ensure_future(event.wait())
-    stopped = asyncio.ensure_future(stopping.wait())
-    try:
-        done, _ = await asyncio.wait(
-            {changed, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        changed.cancel()
-        stopped.cancel()
-    return changed in done
 
 
 def _stream_url(request: web.Request) -> str:

@@ -122,17 +122,12 @@ def head(run: RunState) -> Reply:
     return Reply(200, headers)
 
 
-async def wait_for_change(
-    run: RunState, timeout: float | None, stopping: asyncio.Event
+async def wait_either(
+    event: asyncio.Event, timeout: float | None, stopping: asyncio.Event
 ) -> Literal["data", "timeout", "stopped"]:
-    """Wait until the run changes, ``timeout`` passes or the server stops (counted in
-    ``run.waiting`` meanwhile, before the first await: a change made once a test saw the count
-    is certainly what wakes this read)."""
-    changed = asyncio.ensure_future(run.changed.event.wait())
+    """Wait until ``event`` is set, ``timeout`` passes or the server stops (``stopping``)."""
+    changed = asyncio.ensure_future(event.wait())
     stopped = asyncio.ensure_future(stopping.wait())
-    with run.waiting_changed:
-        run.waiting += 1
-        run.waiting_changed.notify_all()
     try:
         done, _ = await asyncio.wait(
             {changed, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -140,12 +135,27 @@ async def wait_for_change(
     finally:
         changed.cancel()
         stopped.cancel()
-        with run.waiting_changed:
-            run.waiting -= 1
-            run.waiting_changed.notify_all()
     if stopped in done:
         return "stopped"
     return "data" if changed in done else "timeout"
+
+
+async def wait_for_change(
+    run: RunState, timeout: float | None, stopping: asyncio.Event
+) -> Literal["data", "timeout", "stopped"]:
+    """Wait until the run changes, ``timeout`` passes or the server stops (counted in
+    ``run.waiting`` meanwhile, before the first await: a change made once a test saw the count
+    is certainly what wakes this read, as the event it sets is the one taken here)."""
+    event = run.changed.event
+    with run.waiting_changed:
+        run.waiting += 1
+        run.waiting_changed.notify_all()
+    try:
+        return await wait_either(event, timeout, stopping)
+    finally:
+        with run.waiting_changed:
+            run.waiting -= 1
+            run.waiting_changed.notify_all()
 
 
 async def read(

@@ -21,27 +21,11 @@ from flue import (
     InvalidArgumentError,
     RequestInfo,
     ResponseInfo,
-    RetryPolicy,
 )
 from flue.models import LogEvent
 from flue.testing import Fault, FlueTestServer, format_offset
+from tests._sync.test_client import client_for, log, reads
 from tests.conftest import TOKEN
-
-FAST = RetryPolicy(initial_delay=0.01, max_delay=0.05, max_attempts=6, jitter=False)
-
-
-def client_for(server: FlueTestServer, **kw: Any) -> FlueClient:
-    kw.setdefault("token", TOKEN)
-    kw.setdefault("retry", FAST)
-    return FlueClient(server.url, **kw)
-
-
-def log(i: int) -> dict[str, Any]:
-    return {"type": "log", "level": "info", "message": "emit", "attributes": {"i": i}}
-
-
-def reads(server: FlueTestServer, run_id: str) -> list[Any]:
-    return [r for r in server.requests if r.run_id == run_id and r.mode != "meta"]
 
 
 class AppendWhenWaiting:
