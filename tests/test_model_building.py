@@ -109,6 +109,140 @@ def test_run_records_read_like_the_reference(d: dict[str, Any]) -> None:
     same_fields(run_record_from_dict(d), reference(RunRecord, d))
 
 
+# -- the fast path: inputs holding exactly the required and common keys ------------------------
+
+
+class _Str(str):
+    """A str subclass: the general code accepts it (isinstance), the fast path must leave such
+    a value to it rather than treat it differently."""
+
+
+def _fast_keys(cls: type) -> list[tuple[str, Any]]:
+    """(key, field type) of the fields the fast path reads (required and common: neither
+    fixed, rare nor ``raw``)."""
+    spec = base._SPECS[cls]
+    hints = typing.get_type_hints(cls)
+    return [
+        (to_camel(a.name), hints[a.name])
+        for a in attrs.fields(cls)
+        if a.name != "raw" and a.name not in spec.fixed and a.name not in spec.rare
+    ]
+
+
+_TYPED: dict[Any, st.SearchStrategy[Any]] = {
+    str | None: st.text(max_size=4),
+    int | None: st.integers(),
+    float | None: st.floats(allow_nan=False) | st.integers(),
+    bool | None: st.booleans(),
+    dict[str, Any] | None: st.dictionaries(st.text(max_size=3), JSON, max_size=2),
+    list[Any] | None: st.lists(JSON, max_size=2),
+}
+
+
+def _value(t: Any) -> st.SearchStrategy[Any]:
+    """Mostly a value of the field's JSON type (so that the fast path is taken), sometimes
+    anything (null, mistyped, a str subclass, a nested object of any shape)."""
+    typed = _TYPED.get(t)
+    odd = JSON | st.text(max_size=3).map(_Str) | st.dictionaries(KEYS, JSON, max_size=4)
+    if typed is None:
+        return odd
+    return st.one_of(typed, typed, typed, odd)
+
+
+@st.composite
+def _exact_inputs(draw: st.DrawFn) -> tuple[type, dict[str, Any]]:
+    name = draw(st.sampled_from(sorted(EVENT_TYPES)))
+    cls = EVENT_TYPES[name]
+    d: dict[str, Any] = {"type": name}
+    for key, t in _fast_keys(cls):
+        d[key] = draw(_value(t))
+    return cls, d
+
+
+@settings(max_examples=600)
+@given(_exact_inputs())
+def test_the_fast_path_builds_what_the_general_code_builds(
+    case: tuple[type, dict[str, Any]],
+) -> None:
+    cls, d = case
+    same_fields(event_from_dict(d), reference(cls, d, fixed=("type",)))
+    same_fields(events_from_dicts([d])[0], reference(cls, d, fixed=("type",)))
+    # one more key of any kind (rare, unknown) or one fewer: the general code, same result
+    extra = {**d, "instanceId": "i"}
+    same_fields(event_from_dict(extra), reference(cls, extra, fixed=("type",)))
+    fewer = dict(list(d.items())[:-1])
+    same_fields(event_from_dict(fewer), reference(cls, fewer, fixed=("type",)))
+
+
+def test_the_fast_path_is_taken_for_well_typed_events_only() -> None:
+    d = {
+        "type": "log",
+        "v": 3,
+        "eventIndex": 7,
+        "timestamp": "t",
+        "runId": "r",
+        "level": "info",
+        "message": "m",
+        "attributes": {"a": 1},
+    }
+    build = structure_fn(LogEvent)
+    calls: list[Any] = []
+    real = build.__globals__["_fast_get"]
+
+    def counted(o: Any) -> Any:
+        calls.append(o)
+        return real(o)
+
+    build.__globals__["_fast_get"] = counted
+    try:
+        event = build(d)
+        assert calls == [d] and vars(event) == {
+            "raw": d,
+            "v": 3,
+            "event_index": 7,
+            "timestamp": "t",
+            "run_id": "r",
+            "level": "info",
+            "message": "m",
+            "attributes": {"a": 1},
+        }
+        assert event == LogEvent(
+            v=3,
+            event_index=7,
+            timestamp="t",
+            run_id="r",
+            level="info",
+            message="m",
+            attributes={"a": 1},
+        )
+        calls.clear()
+        # same size, another key set: tried, then the general code reads the known keys
+        swapped = {k: v for k, v in d.items() if k != "level"} | {"session": "s"}
+        assert vars(build(swapped))["session"] == "s" and calls == [swapped]
+        calls.clear()
+        # a rare key, a subclass of dict, a str subclass, a bool for an int: not taken, or left
+        for odd in (
+            {**d, "taskId": "t"},
+            type("D", (dict,), {})(d),
+            {**d, "message": _Str("m")},
+            {**d, "eventIndex": True},
+        ):
+            same_fields(build(odd), reference(LogEvent, odd, fixed=("type",)))
+        assert all(c is not d for c in calls)
+        # a required field: the fast path cannot skip its check
+        with pytest.raises(ProtocolError, match="box has no valid 'name'"):
+            register_model(_Box2, label="box")({"name": 5, "size": 1})
+    finally:
+        build.__globals__["_fast_get"] = real
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class _Box2:
+    name: str
+    size: int | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
 def test_an_instance_holds_only_what_it_read() -> None:
     d = {"type": "log", "v": 3, "level": "info", "message": 5, "session": "s", "x": 1}
     event = event_from_dict(d)
