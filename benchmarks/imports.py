@@ -26,6 +26,12 @@ CLI = "import sys; from flue._cli.main import entry; sys.argv = ['flue', *sys.ar
 FIGURES: list[tuple[str, str, tuple[str, ...], bool]] = [
     ("python -c pass (baseline: interpreter start-up)", "pass", (), False),
     ("import requests (baseline: the HTTP library alone)", "import requests", (), False),
+    (
+        "import requests, attrs (baseline: the libraries a `runs get` needs)",
+        "import requests, attrs",
+        (),
+        False,
+    ),
     ("flue --help", CLI, ("--help",), True),
     (
         "flue runs get RUN (CLI, flue.testing)",

@@ -137,8 +137,8 @@ class Runs:
             for batch in batches:
                 # models are built batch by batch, while the server keeps sending
                 out.extend(batch.items if as_dict else events_from_dicts(batch.items))
-                if sse and batch.up_to_date:
-                    break  # caught up; a closed stream ends by itself
+                if sse and batch.up_to_date and not batch.closed:
+                    break  # caught up; a closed stream ends by itself, its connection kept
         return out
 
     @overload

@@ -315,10 +315,13 @@ class Response:
         if self._deadline is not None:
             self._deadline.finish()
         raw = self._response.raw
-        if not self._aborted and getattr(raw, "length_remaining", None) == 0:
-            # nothing left to read (a 204, a body read to its end): hand the connection
-            # back to the pool (urllib3 does so at the end of a read); closing the response
-            # would close it, and the next long-poll would open a new one
+        if not self._aborted and (
+            getattr(raw, "length_remaining", None) == 0 or _only_chunked_end_left(raw)
+        ):
+            # nothing left to read (a 204, a body read to its end, a chunked body whose end
+            # has arrived): hand the connection back to the pool (urllib3 does so at the end
+            # of a read); closing the response would close it, and the next request (a
+            # long-poll, the next call after an SSE read of an ended run) would open a new one
             with contextlib.suppress(Exception):
                 raw.drain_conn()
         self._response.close()
@@ -339,6 +342,38 @@ class Response:
         self._aborted = True
         conn: Any = getattr(self._response.raw, "_connection", None)
         _shutdown(getattr(conn, "sock", None))
+
+
+# what is left of a chunked body after the last byte of its last chunk: that chunk's CRLF, the
+# zero-size chunk, and an empty trailer
+_CHUNKED_END = b"\r\n0\r\n\r\n"
+
+
+def _only_chunked_end_left(raw: Any) -> bool:
+    """True when all that is left of a chunked body is its end, and it has already arrived.
+
+    An SSE response of an ended stream stops at its last frame; the server ends the body right
+    after it, and its end usually arrives with it. Reading that end (from the buffer: it cannot
+    block) lets the connection go back to the pool. The check never waits: the socket is made
+    non-blocking while the buffered bytes are looked at, and anything but exactly that end
+    (nothing yet, more data, a partial end, an error) leaves the connection to be closed.
+    """
+    response = getattr(raw, "_fp", None)  # http.client's response
+    if not getattr(response, "chunked", False) or getattr(response, "chunk_left", None) != 0:
+        return False
+    buffered = getattr(response, "fp", None)
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if buffered is None or not isinstance(sock, socket.socket):
+        return False
+    timeout = sock.gettimeout()
+    try:
+        sock.settimeout(0)
+        return bool(buffered.peek(len(_CHUNKED_END)) == _CHUNKED_END)
+    except (OSError, ValueError):
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(timeout)
 
 
 def _check_header_block(response: requests.Response, url: str) -> None:
