@@ -609,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"real server {server.url} (pid {server.pid})")
             run_id = None
             if "catchup" in only:
-                results["catchup"] = bench_catchup(server, 3 if quick else 9, not args.no_profile)
+                results["catchup"] = bench_catchup(server, 3 if quick else 15, not args.no_profile)
             if "live" in only:
                 results["live"] = bench_live(server, 100 if quick else 400)
             if "fanin" in only:

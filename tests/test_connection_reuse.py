@@ -1,4 +1,4 @@
-"""An SSE read of an ended run gives its connection back for the next call.
+"""An SSE read of an ended run gives its connection back for the next call (both flavours).
 
 The server ends a closed stream's SSE body right after its last control frame. The blocking
 client stops at that frame; when the body's end has already arrived (the usual case) it reads
@@ -155,6 +155,20 @@ def test_sse_reads_of_an_ended_run_share_one_connection_with_the_calls_after(
             assert [e.event_index for e in client.runs.events(RUN)] == [0, 1, 2]
             assert client.runs.get(RUN).status == "completed"
             assert len(list(client.runs.stream(RUN, live="sse"))) == 3
+    assert prompt_end.accepted == 1
+
+
+async def test_the_same_in_asyncio_when_the_end_comes_with_the_last_frame(
+    prompt_end: KeepAliveServer,
+) -> None:
+    # aiohttp parses the body's end as it arrives and hands the connection back by itself
+    # (when the end comes later than the last frame, whether it is kept depends on timing)
+    async with AsyncFlueClient(prompt_end.url) as client:
+        for _ in range(3):
+            assert [e.event_index for e in await client.runs.events(RUN)] == [0, 1, 2]
+            assert (await client.runs.get(RUN)).status == "completed"
+            async with client.runs.stream(RUN, live="sse") as stream:
+                assert len([e async for e in stream]) == 3
     assert prompt_end.accepted == 1
 
 

@@ -32,6 +32,14 @@ HEAVY = (
     "flue._cli.agents",
     "flue.testing",
 )
+# the machinery of streams (readers, SSE, batches): a one-shot call does not need it
+STREAMS = (
+    "flue._sync._stream",
+    "flue._protocol.reader",
+    "flue._protocol.sse",
+    "flue._protocol.batches",
+    "flue._protocol.actions",
+)
 NO_HTTP = ("requests", "urllib3", "http.client", "ssl", "attr", "attrs", "flue._models")
 
 
@@ -93,7 +101,7 @@ def finished_run(server: FlueTestServer) -> str:
 def test_cli_runs_get_needs_no_event_model(server: FlueTestServer, finished_run: str) -> None:
     modules = _modules(CLI, "--base-url", server.url, "runs", "get", finished_run)
     assert "requests" in modules and "flue._models.runs" in modules  # it did read the record
-    assert _loaded(modules, HEAVY) == []
+    assert _loaded(modules, HEAVY + STREAMS) == []
 
 
 def test_library_runs_get_needs_no_event_model(server: FlueTestServer, finished_run: str) -> None:
@@ -105,7 +113,7 @@ def test_library_runs_get_needs_no_event_model(server: FlueTestServer, finished_
         "    assert client.workflows is not None and client.streams is not None\n"
     )
     modules = _modules(code, server.url, finished_run)
-    assert _loaded(modules, HEAVY) == []
+    assert _loaded(modules, HEAVY + STREAMS) == []
 
 
 def test_reading_events_loads_the_event_classes_only(
@@ -119,6 +127,7 @@ def test_reading_events_loads_the_event_classes_only(
     )
     modules = _modules(code, server.url, finished_run)
     assert "flue._models.events" in modules  # the check sees a model import when there is one
+    assert _loaded(modules, STREAMS) == sorted(STREAMS)
     assert _loaded(modules, HEAVY) == [
         "flue._models.events",
         "flue._models.records",  # nested models of events (usage, errors)

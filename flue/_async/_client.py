@@ -19,8 +19,6 @@ from urllib.parse import quote, urlsplit
 
 from flue._async._host import ASYNC_CALLBACKS, Params, check_params
 from flue._async._resources import AsyncRuns, AsyncStreams, AsyncWorkflows
-from flue._async._stream import AsyncBatchStream
-from flue._protocol.batches import Decode
 from flue._protocol.decide import Raise, decide
 from flue._protocol.encoding import ACCEPT_ENCODING
 from flue._protocol.hooks import (
@@ -41,7 +39,6 @@ from flue._protocol.params import (
     normalize_live,
     query_pairs,
 )
-from flue._protocol.reader import ReadMachine
 from flue._protocol.responses import api_error, load_json, snippet
 from flue._protocol.retry import RetryPolicy, RetryState
 from flue._transports._aiohttp import (
@@ -64,8 +61,11 @@ from flue.errors import (
     redact,
 )
 
-if TYPE_CHECKING:  # imported on first use: a run record needs neither events nor agents
+if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent or stream
     from flue._async._agents import AsyncAgents
+    from flue._async._stream import AsyncBatchStream
+    from flue._protocol.batches import Decode
+    from flue._protocol.reader import ReadMachine
 
 __all__ = ["AsyncFlueClient", "AsyncRuns", "AsyncStreams", "AsyncWorkflows"]
 
@@ -248,6 +248,8 @@ class AsyncFlueClient:
     def _batch_stream(
         self, reader: ReadMachine, *, params: Params | None = None
     ) -> AsyncBatchStream:
+        from flue._async._stream import AsyncBatchStream
+
         self._check_open()
         host = self._host if params is None else _Host(self, params=params)
         stream = AsyncBatchStream(host, reader)
@@ -429,6 +431,8 @@ class AsyncFlueClient:
         objects_only: bool = True,
         run_id: str | None = None,
     ) -> ReadMachine:
+        from flue._protocol.reader import ReadMachine
+
         return ReadMachine(
             url,
             offset=check_offset(offset),

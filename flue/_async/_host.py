@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
-from flue._async._stream import AsyncBatchStream
-from flue._protocol.batches import Decode
 from flue._protocol.hooks import is_async_callable
-from flue._protocol.http import HttpRequest
 from flue._protocol.params import LiveArg, query_pairs
-from flue._protocol.reader import ReadMachine
 from flue._transports._aiohttp import AsyncTransport, call_user
 from flue.errors import InvalidArgumentError, Secrets
+
+if TYPE_CHECKING:  # the stream machinery is imported by the first stream
+    from flue._async._stream import AsyncBatchStream
+    from flue._protocol.batches import Decode
+    from flue._protocol.http import HttpRequest
+    from flue._protocol.reader import ReadMachine
 
 __all__ = ["ASYNC_CALLBACKS", "ClientHost", "Params", "check_params"]
 

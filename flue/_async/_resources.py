@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from flue._async._host import ClientHost, Params, check_params
-from flue._async._stream import AsyncBatchStream, AsyncRunStream
 from flue._models.convert import event_from_dict, events_from_dicts
 from flue._models.runs import (
     InvokeResult,
@@ -27,7 +26,8 @@ from flue._protocol.params import OFFSET_START, LiveMode, check_run_id
 from flue._transports._aiohttp import call_user
 from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError, redact
 
-if TYPE_CHECKING:  # imported on first use: a run record needs neither events nor agents
+if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent or stream
+    from flue._async._stream import AsyncBatchStream, AsyncRunStream
     from flue._models.conversation import WorkflowRunResult
     from flue._models.events import Event
 
@@ -209,6 +209,8 @@ class AsyncRuns:
             run_url(client.base_url, run_id), offset=offset, tail=tail, live=live, run_id=run_id
         )
         batches = client._batch_stream(reader)
+        from flue._async._stream import AsyncRunStream
+
         if as_dict:
             return AsyncRunStream(batches, _identity)
         return AsyncRunStream(batches, event_from_dict)

@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
-from flue._protocol.batches import Decode
 from flue._protocol.decide import Raise, decide
 from flue._protocol.encoding import ACCEPT_ENCODING
 from flue._protocol.hooks import (
@@ -39,12 +38,10 @@ from flue._protocol.params import (
     normalize_live,
     query_pairs,
 )
-from flue._protocol.reader import ReadMachine
 from flue._protocol.responses import api_error, load_json, snippet
 from flue._protocol.retry import RetryPolicy, RetryState
 from flue._sync._host import ASYNC_CALLBACKS, Params, check_params
 from flue._sync._resources import Runs, Streams, Workflows
-from flue._sync._stream import BatchStream
 from flue._transports._common import Timeout
 from flue._transports._requests import (
     CancelToken,
@@ -65,8 +62,11 @@ from flue.errors import (
     redact,
 )
 
-if TYPE_CHECKING:  # imported on first use: a run record needs neither events nor agents
+if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent or stream
+    from flue._protocol.batches import Decode
+    from flue._protocol.reader import ReadMachine
     from flue._sync._agents import Agents
+    from flue._sync._stream import BatchStream
 
 __all__ = ["FlueClient", "Runs", "Streams", "Workflows"]
 
@@ -247,6 +247,8 @@ class FlueClient:
             raise _client_closed()
 
     def _batch_stream(self, reader: ReadMachine, *, params: Params | None = None) -> BatchStream:
+        from flue._sync._stream import BatchStream
+
         self._check_open()
         host = self._host if params is None else _Host(self, params=params)
         stream = BatchStream(host, reader)
@@ -426,6 +428,8 @@ class FlueClient:
         objects_only: bool = True,
         run_id: str | None = None,
     ) -> ReadMachine:
+        from flue._protocol.reader import ReadMachine
+
         return ReadMachine(
             url,
             offset=check_offset(offset),

@@ -24,13 +24,13 @@ from flue._protocol.http import (
 )
 from flue._protocol.params import OFFSET_START, LiveMode, check_run_id
 from flue._sync._host import ClientHost, Params, check_params
-from flue._sync._stream import BatchStream, RunStream
 from flue._transports._requests import call_user
 from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError, redact
 
-if TYPE_CHECKING:  # imported on first use: a run record needs neither events nor agents
+if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent or stream
     from flue._models.conversation import WorkflowRunResult
     from flue._models.events import Event
+    from flue._sync._stream import BatchStream, RunStream
 
 __all__ = ["Runs", "Streams", "Workflows"]
 
@@ -208,6 +208,8 @@ class Runs:
             run_url(client.base_url, run_id), offset=offset, tail=tail, live=live, run_id=run_id
         )
         batches = client._batch_stream(reader)
+        from flue._sync._stream import RunStream
+
         if as_dict:
             return RunStream(batches, _identity)
         return RunStream(batches, event_from_dict)
