@@ -18,8 +18,8 @@ import aiohttp
 import aiohttp.http_exceptions
 
 from flue._protocol.http import HttpRequest
+from flue._transports._aiohttp_errors import BAD_REDIRECTS, map_error
 from flue._transports._common import (
-    MAX_REDIRECTS,
     MAX_SLEEP,
     DecodedBody,
     Timeout,
@@ -30,24 +30,16 @@ from flue._transports._common import (
     client_network,
     deadline_error,
     deadline_for,
-    malformed_head,
     proxy_auth_error,
-    proxy_connect_error,
     read_timeout_for,
-    redirect_error,
     scrub,
-    tunnel_error,
 )
 from flue._transports._proxy import Proxy, ProxySettings
-from flue._transports._reasons import causes, clean, os_reason, tls_reason
 from flue.errors import (
-    ConnectError,
     ConnectionLostError,
     FlueTimeoutError,
     InvalidArgumentError,
     ProtocolError,
-    TLSError,
-    TooManyRedirectsError,
     TransportError,
 )
 
@@ -66,95 +58,6 @@ Session: TypeAlias = aiohttp.ClientSession
 Verify: TypeAlias = bool | str | ssl.SSLContext
 
 _CHUNK = 65536
-
-
-# a redirect to a URL aiohttp cannot follow (a file:, ftp: or malformed URL), aiohttp >= 3.10
-_BAD_REDIRECTS: tuple[type[BaseException], ...] = tuple(
-    cls
-    for cls in (
-        getattr(aiohttp, "NonHttpUrlRedirectClientError", None),
-        getattr(aiohttp, "InvalidUrlRedirectClientError", None),
-    )
-    if cls is not None
-)
-
-
-def _map_error(
-    exc: BaseException, url: str, *, reading: bool, proxy: Proxy | None = None
-) -> TransportError | ProtocolError:
-    # the text comes from the root cause (see _reasons): aiohttp's own messages carry
-    # connection keys with object reprs
-    where = url.split("?", 1)[0]
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return TooManyRedirectsError(
-            f"too many redirects following {where} (more than {MAX_REDIRECTS} in a row)"
-        )
-    if isinstance(exc, _BAD_REDIRECTS):
-        location = str(getattr(exc, "url", "") or (exc.args[0] if exc.args else ""))
-        return redirect_error(url, urlsplit(location).scheme)
-    if isinstance(exc, aiohttp.ClientResponseError) and isinstance(
-        exc.__cause__, aiohttp.http_exceptions.HttpProcessingError
-    ):  # the status line or header block did not parse (its text is not echoed)
-        cause = exc.__cause__
-        if isinstance(cause, aiohttp.http_exceptions.BadStatusLine) or "status line" in str(
-            cause.message if isinstance(cause.message, str) else ""
-        ):
-            return malformed_head(url, "its status line is not HTTP/1.x <3-digit status>")
-        if isinstance(exc.__cause__, aiohttp.http_exceptions.LineTooLong):
-            return malformed_head(url, "a header line is too long")
-        return malformed_head(url, "a header line is not 'Name: value'")
-    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
-        verification, detail = tls_reason(exc) or (
-            isinstance(exc, aiohttp.ClientConnectorCertificateError),
-            "TLS error",
-        )
-        if verification:
-            return TLSError(
-                f"TLS certificate verification failed for {where} ({detail}). Pass "
-                "verify=<path to your CA bundle> (or an ssl.SSLContext) if the server uses a "
-                "private CA."
-            )
-        return TLSError(
-            f"TLS handshake with {where} failed ({detail}): the server may not speak TLS on "
-            "that port; if it serves plain HTTP, use an http:// URL."
-        )
-    if isinstance(exc, aiohttp.ClientHttpProxyError):  # CONNECT answered with an error
-        return tunnel_error(proxy, exc.status, exc.message or "", urlsplit(url).netloc)
-    if not reading and proxy is not None:
-        # every connection goes to the proxy: failing to connect is failing to reach it
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return proxy_connect_error(proxy, None, timed_out=True)
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            return proxy_connect_error(proxy, os_reason(exc, proxy.host))
-    if isinstance(exc, aiohttp.ClientProxyConnectionError):  # a proxy of the caller's session
-        why = os_reason(exc, None) or "connection failed"
-        return ConnectError(f"could not connect through the proxy: {why}")
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        if reading:
-            phase = "reading the response from"
-        elif isinstance(exc, aiohttp.ConnectionTimeoutError):
-            phase = "connecting to"
-        elif isinstance(exc, aiohttp.SocketTimeoutError):
-            phase = "waiting for the response from"  # connected, but no answer came
-        else:
-            phase = "connecting to or waiting for the response from"
-        return FlueTimeoutError(f"timed out {phase} {where}")
-    reason = os_reason(exc, urlsplit(url).hostname)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(f"could not connect to {where}: {reason or 'connection failed'}")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return ConnectionLostError(
-            f"the connection to {where} broke mid-response (the body was cut short)"
-        )
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        if reading:
-            return ConnectionLostError(f"the server at {where} closed the connection mid-response")
-        return ConnectionLostError(f"the server at {where} closed the connection without answering")
-    *_, innermost = causes(exc)
-    reason = reason or clean(str(innermost) or "connection failed")
-    if reading:
-        return ConnectionLostError(f"the connection to {where} broke mid-response: {reason}")
-    return ConnectionLostError(f"the HTTP exchange with {where} failed: {reason}")
 
 
 def _ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext | bool:
@@ -368,7 +271,7 @@ class AsyncResponse:
             if _past(self._deadline, self._started):
                 assert self._deadline is not None
                 raise deadline_error(self._url, self._deadline) from None
-            raise scrub(_map_error(exc, self._url, reading=True), self._sent_headers) from exc
+            raise scrub(map_error(exc, self._url, reading=True), self._sent_headers) from exc
 
     async def read_chunk(self) -> bytes:
         """The next bytes of the (decoded) body as they arrive; ``b""`` at the end."""
@@ -558,17 +461,17 @@ class AsyncTransport:
                 response = await pending
             else:
                 response = await _unless_cancelled(pending, token, request.url)
-        except _BAD_REDIRECTS as exc:
-            failure = _map_error(exc, request.url, reading=False, proxy=proxy)
+        except BAD_REDIRECTS as exc:
+            failure = map_error(exc, request.url, reading=False, proxy=proxy)
         except aiohttp.InvalidURL as exc:
             raise InvalidArgumentError(f"invalid URL {request.url!r}: {exc}") from exc
         except aiohttp.ClientResponseError as exc:
             # (CONNECT refused, too many redirects) its request_info holds the request's headers:
             # the bearer token, the proxy's credentials. Our error says what happened and is
             # raised below, outside this block, so that it neither chains nor carries it
-            failure = _map_error(exc, request.url, reading=False, proxy=proxy)
+            failure = map_error(exc, request.url, reading=False, proxy=proxy)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise _map_error(exc, request.url, reading=False, proxy=proxy) from exc
+            raise map_error(exc, request.url, reading=False, proxy=proxy) from exc
         if failure is not None:
             raise failure
         if response.status == 407:  # from a proxy: ours, or one the network imposes

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import inspect
 import os
-import re
 import socket
 import threading
 from collections.abc import Mapping
-from typing import Any, TypeAlias, TypeVar
-from urllib.parse import quote, urlsplit
+from typing import Any, TypeAlias
+from urllib.parse import quote
 
 import requests
 import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
-import urllib3.util.response
 
 from flue._protocol.http import HttpRequest
 from flue._transports._common import (
-    MAX_REDIRECTS,
     MAX_SLEEP,
     DecodedBody,
     Timeout,
@@ -31,24 +27,17 @@ from flue._transports._common import (
     client_network,
     deadline_error,
     deadline_for,
-    malformed_head,
     proxy_auth_error,
-    proxy_connect_error,
     read_timeout_for,
-    redirect_error,
     scrub,
-    tunnel_error,
 )
 from flue._transports._proxy import Proxy, ProxySettings
-from flue._transports._reasons import causes, clean, find, os_reason, tls_reason
+from flue._transports._reasons import clean
+from flue._transports._requests_errors import check_header_block, map_error
 from flue.errors import (
-    ConnectError,
-    ConnectionLostError,
-    FlueTimeoutError,
     InvalidArgumentError,
     ProtocolError,
     TLSError,
-    TooManyRedirectsError,
     TransportError,
 )
 
@@ -67,109 +56,6 @@ Session: TypeAlias = requests.Session
 Verify: TypeAlias = bool | str
 
 _CHUNK = 65536
-# how http.client reports a CONNECT answered with anything but 200
-_TUNNEL_FAILED = re.compile(r"Tunnel connection failed: (\d{3})\s*([^'\")]*)")
-
-
-def _map_error(
-    exc: BaseException, url: str, *, reading: bool, proxy: Proxy | None = None
-) -> TransportError | ProtocolError:
-    # the text comes from the root cause (see _reasons): urllib3's own messages name its
-    # connection classes (ours among them) and carry object reprs
-    where = url.split("?", 1)[0]
-    if isinstance(exc, requests.TooManyRedirects):
-        return TooManyRedirectsError(
-            f"too many redirects following {where} (more than {MAX_REDIRECTS} in a row)"
-        )
-    if isinstance(exc, requests.exceptions.InvalidSchema):  # a redirect to file:, ftp:...
-        found = re.search(r"for '([^']*)'", str(exc))
-        return redirect_error(url, urlsplit(found[1] if found else "").scheme)
-    if not reading and find(exc, urllib3.exceptions.ProxyError):
-        return _proxy_error(exc, url, proxy)
-    if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
-        verification, detail = tls_reason(exc) or (False, "TLS error")
-        if verification:
-            return TLSError(
-                f"TLS certificate verification failed for {where} ({detail}). Pass "
-                "verify=<path to your CA bundle> if the server uses a private CA."
-            )
-        return TLSError(
-            f"TLS handshake with {where} failed ({detail}): the server may not speak TLS on "
-            "that port; if it serves plain HTTP, use an http:// URL."
-        )
-    if isinstance(exc, requests.ConnectTimeout):
-        return FlueTimeoutError(f"timed out connecting to {where}")
-    if isinstance(
-        exc,
-        (
-            requests.ReadTimeout,
-            urllib3.exceptions.ReadTimeoutError,
-            socket.timeout,
-            TimeoutError,
-        ),
-    ):
-        phase = "reading the response" if reading else "waiting for the response"
-        return FlueTimeoutError(f"timed out {phase} from {where}")
-    host = urlsplit(url).hostname
-    reason = os_reason(exc, host)
-    if not reading and find(exc, urllib3.exceptions.NewConnectionError):
-        return ConnectError(f"could not connect to {where}: {reason or 'connection failed'}")
-    if find(exc, (urllib3.exceptions.IncompleteRead, http.client.IncompleteRead)):
-        return ConnectionLostError(
-            f"the connection to {where} broke mid-response (the body was cut short)"
-        )
-    if find(exc, http.client.RemoteDisconnected):
-        return ConnectionLostError(f"the server at {where} closed the connection without answering")
-    bad_line = _first(exc, http.client.BadStatusLine)
-    if bad_line is not None:
-        line = str(bad_line.args[0]) if bad_line.args else ""
-        if not line.endswith("\n"):  # the connection ended inside the status line: a cut
-            return ConnectionLostError(
-                f"the connection to {where} broke inside the response's status line"
-            )
-        return malformed_head(url, "its status line is not HTTP/1.x <3-digit status>")
-    bad_head = _first(exc, http.client.HTTPException)
-    if bad_head is not None:  # a header line too long, too many headers
-        return malformed_head(url, clean(str(bad_head)))
-    reason = reason or _last_words(exc)
-    if reading:
-        return ConnectionLostError(f"the connection to {where} broke mid-response: {reason}")
-    return ConnectionLostError(f"the connection to {where} failed: {reason}")
-
-
-def _first(exc: BaseException, kind: type[E]) -> E | None:
-    """The first exception of type `kind` in the chain of `exc`."""
-    for cause in causes(exc):
-        if isinstance(cause, kind):
-            return cause
-    return None
-
-
-E = TypeVar("E", bound=BaseException)
-
-
-def _proxy_error(exc: BaseException, url: str, proxy: Proxy | None) -> TransportError:
-    """A failure on the way through the proxy: connecting to it, or its answer to CONNECT."""
-    for cause in causes(exc):
-        found = _TUNNEL_FAILED.search(str(cause))
-        if found:
-            parts = urlsplit(url)
-            return tunnel_error(proxy, int(found[1]), found[2].strip(), parts.netloc)
-    if proxy is None:  # a proxy of the caller's own session
-        return ConnectError(f"could not connect through the proxy: {_last_words(exc)}")
-    timed_out = any(
-        isinstance(e, (urllib3.exceptions.ConnectTimeoutError, socket.timeout, TimeoutError))
-        and not isinstance(e, urllib3.exceptions.NewConnectionError)  # a subclass, refused
-        for e in causes(exc)
-    )
-    return proxy_connect_error(proxy, os_reason(exc, proxy.host), timed_out=timed_out)
-
-
-def _last_words(exc: BaseException) -> str:
-    """The innermost message in the chain, cleaned (no reason was recognised)."""
-    *_, innermost = causes(exc)
-    text = str(innermost) or type(innermost).__name__
-    return clean(text)
 
 
 class _Tripwire:
@@ -282,7 +168,7 @@ class Response:
         ) as exc:
             if deadline is not None and deadline.expired:
                 raise deadline_error(self._url, deadline.seconds) from None
-            raise scrub(_map_error(exc, self._url, reading=True), self._sent_headers) from exc
+            raise scrub(map_error(exc, self._url, reading=True), self._sent_headers) from exc
         if deadline is not None:
             if deadline.expired:  # the shutdown may look like the end of an unframed body
                 raise deadline_error(self._url, deadline.seconds)
@@ -374,27 +260,6 @@ def _only_chunked_end_left(raw: Any) -> bool:
     finally:
         with contextlib.suppress(OSError):
             sock.settimeout(timeout)
-
-
-def _check_header_block(response: requests.Response, url: str) -> None:
-    """http.client takes a header line that is not ``Name: value`` for the start of the body
-    (aiohttp refuses it): refuse it here too, the same in both flavours."""
-    original = getattr(response.raw, "_original_response", None)
-    message = getattr(original, "msg", None)
-    if message is None:
-        return
-    try:
-        urllib3.util.response.assert_header_parsing(message)
-    except urllib3.exceptions.HeaderParsingError:
-        unparsed = None if message.is_multipart() else message.get_payload()
-        if isinstance(unparsed, bytes):
-            unparsed = unparsed.decode("latin-1")
-        if isinstance(unparsed, str) and unparsed and not unparsed.endswith("\n"):
-            # the connection ended inside a header line: a cut, retried like any other
-            raise ConnectionLostError(
-                f"the connection to {url.split('?', 1)[0]} broke inside the response's headers"
-            ) from None
-        raise malformed_head(url, "a header line is not 'Name: value'") from None
 
 
 def _shutdown(sock: object) -> None:
@@ -581,7 +446,7 @@ class Transport:
                 raise TLSError(  # requests reads verify=<path> at each new connection
                     f"the CA bundle given as verify= could not be read: {clean(str(exc))}"
                 ) from None
-            raise _map_error(exc, request.url, reading=False, proxy=proxy) from exc
+            raise map_error(exc, request.url, reading=False, proxy=proxy) from exc
         finally:
             _current.token = None
             _current.deadline = None
@@ -594,7 +459,7 @@ class Transport:
             response.close()
             raise deadline_error(request.url, deadline.seconds)
         try:
-            _check_header_block(response, request.url)
+            check_header_block(response, request.url)
             return Response(response, request.url, deadline=deadline, headers=headers)
         except ProtocolError:  # a malformed header block; a Content-Encoding we cannot decode
             response.close()
