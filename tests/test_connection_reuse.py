@@ -6,24 +6,23 @@ it from the buffer and the connection goes back to the pool, so that the next ca
 ``runs.get``, another read) does not open a new connection (a TLS handshake, remotely). When
 the end has not arrived, nothing waits for it: the connection is closed as before.
 
-A keep-alive server on raw sockets makes both cases deterministic: it sends the last frame and
-the body's end in one write, or holds the end back until the client goes away. It counts the
-connections it accepts.
+The raw-socket server, kept alive between requests, makes both cases deterministic: it sends
+the last frame and the body's end in one write, or holds the end back until the client goes
+away. It counts the connections it accepts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from flue import AsyncFlueClient, FlueClient
+from tests.reliability.rawserver import Exchange, RawServer
 
 RUN = "run_01M8TQV3FWV4KHC5RB5VX65E1Y"
 END = "0000000000000000_0000000000000002"
@@ -47,108 +46,46 @@ def _sse_body() -> tuple[bytes, bytes]:
     return _chunk(frames.encode()), b"0\r\n\r\n"
 
 
-class KeepAliveServer:
-    """Answers any number of requests per connection: ``?meta`` with the run record, an SSE
-    read with the ended run. ``hold_end``: the SSE body's end is sent only when the client
-    closes the connection (never, in effect)."""
+def _answer(hold_end: bool) -> Callable[[Exchange], None]:
+    """Keep-alive answers: ``?meta`` the run record, an SSE read the ended run; with
+    `hold_end`, the SSE body's end is never sent (until the client hangs up)."""
 
-    def __init__(self, *, hold_end: bool) -> None:
-        self.hold_end = hold_end
-        self.accepted = 0
-        self.closed_by_client = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._threads: list[threading.Thread] = []
-        self._conns: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+    def answer(exchange: Exchange) -> None:
+        if "meta" in exchange.target:
+            body = json.dumps(RECORD).encode()
+            exchange.send(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            return
+        frames, end = _sse_body()
+        head = (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        if not hold_end:
+            exchange.send(head + frames + end)  # one write: it arrives at once
+            return
+        exchange.send(head + frames)
+        exchange.hold()  # the client must not wait for the end
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-
-    def __enter__(self) -> KeepAliveServer:
-        self._spawn(self._accept_loop)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        self._listener.close()
-        for conn in list(self._conns):
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-        for thread in self._threads:
-            thread.join(10)
-
-    def _spawn(self, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.accepted += 1
-            self._conns.append(conn)
-            self._spawn(self._serve, conn)
-
-    def _serve(self, conn: socket.socket) -> None:
-        buffer = b""
-        with conn:
-            while not self._stop.is_set():
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        with self._lock:
-                            self.closed_by_client += 1
-                        return
-                    buffer += data
-                head, buffer = buffer.split(b"\r\n\r\n", 1)
-                target = head.split(b" ", 2)[1].decode()
-                if "meta" in target:
-                    body = json.dumps(RECORD).encode()
-                    conn.sendall(
-                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                        b"content-length: %d\r\n\r\n%s" % (len(body), body)
-                    )
-                    continue
-                frames, end = _sse_body()
-                head_out = (
-                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                    b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
-                )
-                if not self.hold_end:
-                    conn.sendall(head_out + frames + end)  # one write: it arrives at once
-                    continue
-                conn.sendall(head_out + frames)
-                # the end is held back: the client must not wait for it
-                while conn.recv(65536):
-                    pass
-                with self._lock:
-                    self.closed_by_client += 1
-                return
+    return answer
 
 
 @pytest.fixture
-def prompt_end() -> Iterator[KeepAliveServer]:
-    with KeepAliveServer(hold_end=False) as server:
+def prompt_end() -> Iterator[RawServer]:
+    with RawServer(_answer(hold_end=False), keep_alive=True) as server:
         yield server
 
 
 @pytest.fixture
-def held_end() -> Iterator[KeepAliveServer]:
-    with KeepAliveServer(hold_end=True) as server:
+def held_end() -> Iterator[RawServer]:
+    with RawServer(_answer(hold_end=True), keep_alive=True) as server:
         yield server
 
 
 def test_sse_reads_of_an_ended_run_share_one_connection_with_the_calls_after(
-    prompt_end: KeepAliveServer,
+    prompt_end: RawServer,
 ) -> None:
     with FlueClient(prompt_end.url) as client:
         for _ in range(3):
@@ -159,7 +96,7 @@ def test_sse_reads_of_an_ended_run_share_one_connection_with_the_calls_after(
 
 
 async def test_the_same_in_asyncio_when_the_end_comes_with_the_last_frame(
-    prompt_end: KeepAliveServer,
+    prompt_end: RawServer,
 ) -> None:
     # aiohttp parses the body's end as it arrives and hands the connection back by itself
     # (when the end comes later than the last frame, whether it is kept depends on timing)
@@ -184,7 +121,7 @@ def _in_thread(fn: Any) -> Any:
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_a_body_end_that_has_not_arrived_is_not_waited_for(
-    held_end: KeepAliveServer, flavour: str
+    held_end: RawServer, flavour: str
 ) -> None:
     def sync() -> list[int | None]:
         with FlueClient(held_end.url) as client:

@@ -113,20 +113,15 @@ class AsyncCancelToken:
     def __init__(self) -> None:
         self._set = False
         self._lock = threading.Lock()
-        # created on the first wait, in the loop that waits (asyncio.Event is bound to it)
-        self._event: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        # callbacks of requests waiting for their head (`on_set`), with their loops
+        # what waits for the token (`on_set`: requests waiting for their head, `wait()`), each
+        # with the loop it runs in
         self._callbacks: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
 
     def set(self) -> None:
         """Mark cancelled and wake the waiters; safe from any thread."""
         with self._lock:
             self._set = True
-            event, loop = self._event, self._loop
             callbacks, self._callbacks = self._callbacks, []
-        if event is not None and loop is not None:
-            callbacks.append((loop, event.set))
         running = _running_loop()
         for target, callback in callbacks:
             if running is target:
@@ -157,14 +152,17 @@ class AsyncCancelToken:
 
     async def wait(self) -> None:
         """Return once the token is set."""
-        with self._lock:
-            if self._event is None:
-                self._event = asyncio.Event()
-                self._loop = asyncio.get_running_loop()
-            if self._set:
-                self._event.set()
-            event = self._event
-        await event.wait()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        forget = self.on_set(lambda: _resolve(done))
+        try:
+            await done
+        finally:
+            forget()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # cancelled, or woken already
+        future.set_result(None)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -188,14 +186,13 @@ async def _unless_cancelled(
     """Await a request, giving up as soon as `token` is set (a long-poll may wait 30 s).
 
     One future is woken by whichever comes first, the response head or the token (through a
-    callback: no second task and no `asyncio.Event` per request; 1,000 idle long-polls hold
+    callback: no second task per request; 1,000 idle long-polls hold
     ~2.5 KB less each, see BENCHMARKS.md)."""
     request_task = asyncio.ensure_future(pending)
     woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def wake(_: object = None) -> None:
-        if not woken.done():
-            woken.set_result(None)
+        _resolve(woken)
 
     request_task.add_done_callback(wake)
     forget = token.on_set(wake)

@@ -2,8 +2,11 @@
 
 Each connection is served by a thread: the request head is read, then the case's handler
 writes whatever bytes it likes through the `Exchange` (a proper response, garbage, an endless
-line, or nothing at all). Every answer closes its connection. Binds 127.0.0.1 on an ephemeral
-port; leaving the ``with`` block stops the server and closes every connection it opened.
+line, or nothing at all). Every answer closes its connection, unless the server is made with
+``keep_alive=True``: then the next request on the same connection goes to the handler too (its
+answers must then be framed, and not say ``Connection: close``), and `accepted` counts the
+connections. Binds 127.0.0.1 on an ephemeral port; leaving the ``with`` block stops the server
+and closes every connection it opened.
 """
 
 from __future__ import annotations
@@ -83,9 +86,13 @@ Handler = Callable[[Exchange], Any]
 class RawServer:
     """Serves `handler` on 127.0.0.1:<ephemeral port> (optionally over TLS) in threads."""
 
-    def __init__(self, handler: Handler, *, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, handler: Handler, *, tls: ssl.SSLContext | None = None, keep_alive: bool = False
+    ) -> None:
         self.handler = handler
         self.tls = tls
+        self.keep_alive = keep_alive
+        self.accepted = 0  # connections
         self.heads: list[bytes] = []
         self.errors: list[BaseException] = []
         self._stopping = threading.Event()
@@ -132,6 +139,7 @@ class RawServer:
                 return
             with self._lock:
                 self._conns.append(conn)
+                self.accepted += 1
             self._spawn(self._serve, conn)
 
     def _serve(self, conn: socket.socket) -> None:
@@ -142,28 +150,18 @@ class RawServer:
                 sock = self.tls.wrap_socket(conn, server_side=True)
                 with self._lock:
                     self._conns.append(sock)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = sock.recv(65536)
-                if not chunk:
+            rest = b""
+            while not self._stopping.is_set():
+                request = _read_request(sock, rest)
+                if request is None:
                     return
-                head += chunk
-            head, _, body = head.partition(b"\r\n\r\n")
-            # read a request body too: closing with unread bytes makes the kernel send a
-            # reset, which can reach the client before it has read the answer
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length" and value.strip().isdigit():
-                    length = int(value)
-            while len(body) < length:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                body += chunk
-            with self._lock:
-                self.heads.append(head)
-            self.handler(Exchange(sock=sock, head=head, stopping=self._stopping))
+                head, rest = request
+                with self._lock:
+                    self.heads.append(head)
+                self.handler(Exchange(sock=sock, head=head, stopping=self._stopping))
+                if not self.keep_alive:
+                    return
+                sock.settimeout(5)  # `hold()` may have changed it
         except (OSError, ssl.SSLError):
             return  # the client went away (or refused our certificate)
         except BaseException as exc:  # a broken handler: make the test fail loudly
@@ -173,3 +171,27 @@ class RawServer:
                 sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def _read_request(sock: socket.socket, data: bytes) -> tuple[bytes, bytes] | None:
+    """The next request's head (its body read and dropped) and the bytes after it; None when
+    the client closed the connection first. `data`: bytes already received."""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    # read a request body too: closing with unread bytes makes the kernel send a reset, which
+    # can reach the client before it has read the answer
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head, body[length:]
