@@ -1,9 +1,10 @@
 """A fake OpenAI-compatible chat-completions server for the interop app's agent.
 
-How this works: the beta.9 interop app registers a provider ``fake`` (``api:
+How this works: the beta.9 and 2.x interop apps register a provider ``fake`` (``api:
 'openai-completions'``) whose base URL is ``$FLUE_FAKE_MODEL_URL`` (``<url>/v1``), so every
-model call of the agent ``assistant`` arrives here as ``POST /v1/chat/completions`` (the path
-the OpenAI SDK inside pi-ai appends to the base URL). No real model API is ever called.
+model call of their agent (beta.9's ``assistant``, 2.x's ``Assistant``) arrives here as ``POST
+/v1/chat/completions`` (the path the OpenAI SDK inside pi-ai appends to the base URL). No real
+model API is ever called.
 
 The answer is derived from the last user message's text. Leading directives, each a word ending
 in ``:`` and any number of them, change how it is answered; the rest is the *text*:
@@ -49,7 +50,8 @@ __all__ = ["DEFAULT_SLOW_MS", "URL_ENV", "FakeModelServer", "Reply", "plan_reply
 URL_ENV = "FLUE_FAKE_MODEL_URL"
 #: Per-token delay of the ``slow:`` directive.
 DEFAULT_SLOW_MS = 200
-#: Name of the tool the interop agent declares (``versions/beta9/src/agents/assistant.ts``).
+#: Name of the tool the interop agents declare (``versions/beta9/src/agents/assistant.ts``,
+#: ``v2/src/agents/assistant.ts``).
 TOOL_NAME = "echo"
 MODEL_ID = "echo"
 

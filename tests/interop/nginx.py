@@ -218,7 +218,8 @@ class NginxFront:
     """nginx on ``https://127.0.0.1:PORT`` in front of a running real Flue server.
 
     Same face as the server it fronts for the tests (``url``, ``token``, ``kind``,
-    ``flue_version``, ``flue_release``, ``running``, ``log_tail()``), plus ``client_options``
+    ``flue_version``, ``flue_release``, ``line``, ``mounts``, ``agents_mount``,
+    ``conversation_mount``, ``running``, ``log_tail()``), plus ``client_options``
     (``{"verify": <CA file>}``, to pass to a client), ``ca_path``, ``read_timeout``, ``pid``,
     ``nginx_version`` and :meth:`requests` (the access log).
     """
@@ -260,6 +261,25 @@ class NginxFront:
     @property
     def flue_release(self) -> str:
         return self.upstream.flue_release
+
+    @property
+    def line(self) -> str:
+        return self.upstream.line
+
+    @property
+    def mounts(self) -> dict[str, str]:
+        """The upstream's agent mounts (paths: nginx proxies every path unchanged)."""
+        return self.upstream.mounts
+
+    @property
+    def agents_mount(self) -> str | None:
+        path = self.mounts.get("agents")
+        return None if path is None or not self.url else self.url + path
+
+    @property
+    def conversation_mount(self) -> str | None:
+        path = self.mounts.get("conversation")
+        return None if path is None or not self.url else self.url + path
 
     @property
     def client_options(self) -> dict[str, Any]:

