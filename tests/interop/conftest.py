@@ -1,9 +1,17 @@
 """Fixtures for the interop tests: a real Flue server (Node) on 127.0.0.1.
 
 The Flue release comes from ``$FLUE_INTEROP_VERSION`` (``beta5`` = 1.0.0-beta.5, the default,
-or ``beta9`` = 1.0.0-beta.9; see ``realserver.FLUE_VERSIONS``); ``nox -s interop`` runs the
-suite once per release. Agents exist only in the beta9 app, so modules named
-``test_*agents*.py`` are not collected for beta5 (``pytest_ignore_collect``).
+``beta9`` = 1.0.0-beta.9, ``v2_0_3`` = @flue/runtime 2.0.3, ``v2_1_0`` = 2.1.0; see
+``realserver.RELEASES``); ``nox -s interop`` runs the suite once per release. Agents exist only
+in the beta9 and 2.x apps, so modules named ``test_*agents*.py`` are not collected for beta5
+(``pytest_ignore_collect``).
+
+Lines: a release belongs to the line ``"1.0"`` (workflow runs; beta.9 adds agents at
+``/agents/{name}/{id}``) or ``"2"`` (no runs; agent conversations wherever the app mounts
+them). Each test says which lines it applies to with the marker ``flue_lines``, on the test, its
+class or its module (``pytestmark = pytest.mark.flue_lines("2")``; ``flue_lines("1.0", "2")``
+for both); a test without it applies to ``"1.0"`` only. Tests for another line than the
+release's are deselected at collection, never skipped, and counted in the summary line.
 
 The topology comes from ``$FLUE_INTEROP_TOPOLOGY``: ``direct`` (the default) gives the tests
 the server itself on ``http://127.0.0.1``; ``nginx`` puts nginx in front of it
@@ -14,6 +22,15 @@ interop_nginx`` runs the client suites of both flavours that way, plus the tests
 (everything outside ``_async``/``_sync``) check the Flue server's own bytes and headers, so they
 run only in the direct topology; the summary line says how many each topology left out. nginx
 missing in the nginx topology is a usage error, never a skip.
+
+Fixtures: ``target`` (the server under test, or nginx in front of it: ``.url``, ``.token``,
+``.client_options``), ``real_flue_server`` (the :class:`RealFlueServer` itself: ``.line``,
+``.mounts``, ``.fake_model``, ...), ``flue_line`` (``"1.0"`` or ``"2"``), and for agent
+conversations ``agents_mount`` (``{target.url}/agents/assistant``: beta9 and 2.x),
+``conversation_mount`` (``{target.url}/api/chat``, the 2.x app's own mount of the same agent)
+and ``conversation_url`` (a fresh conversation's URL under ``conversation_mount``). Append
+``/{conversation id}`` to a mount for a conversation URL; every request needs
+``Authorization: Bearer {target.token}``.
 
 Every test collected under ``tests/interop`` is marked ``interop``; the default pytest options
 deselect that marker, so run these with ``pytest -m interop tests/interop``. Nothing here may
@@ -26,6 +43,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -33,12 +51,14 @@ import pytest
 
 from tests.interop.nginx import NginxFront, NginxUnavailable, find_nginx
 from tests.interop.realserver import (
+    FLUE_LINES,
     FLUE_VERSIONS,
     VERSION_ENV,
     ProvisionError,
     RealFlueServer,
-    installed_flue_version,
+    describe_installed,
     release_has_agents,
+    release_line,
     resolve_flue_version,
 )
 
@@ -46,7 +66,10 @@ _HERE = Path(__file__).resolve().parent
 _VERSION = pytest.StashKey[str]()
 _SERVED_BY = pytest.StashKey[str]()
 _TOPOLOGY = pytest.StashKey[str]()
-_LEFT_OUT = pytest.StashKey[str]()
+_LEFT_OUT = pytest.StashKey[list[str]]()
+
+#: The lines a test without the ``flue_lines`` marker applies to.
+DEFAULT_LINES = ("1.0",)
 
 #: Environment variable selecting how the tests reach the server (a key of TOPOLOGIES).
 TOPOLOGY_ENV = "FLUE_INTEROP_TOPOLOGY"
@@ -79,6 +102,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "nginx: runs only in the nginx topology ($FLUE_INTEROP_TOPOLOGY=nginx)"
     )
+    config.addinivalue_line(
+        "markers",
+        "flue_lines(*lines): the Flue lines ('1.0', '2') an interop test applies to; the "
+        "others deselect it (default: '1.0' only)",
+    )
     if config.stash[_TOPOLOGY] == "nginx":
         try:
             find_nginx()  # fail at once, not in every test
@@ -104,8 +132,8 @@ def pytest_report_header(config: pytest.Config) -> str:
     version = config.stash[_VERSION]
     topology = config.stash[_TOPOLOGY]
     return (
-        f"interop: Flue {FLUE_VERSIONS[version]} (${VERSION_ENV}={version}), "
-        f"topology {topology} (${TOPOLOGY_ENV}): {TOPOLOGIES[topology]}"
+        f"interop: Flue {FLUE_VERSIONS[version]} (${VERSION_ENV}={version}, line "
+        f"{release_line(version)}), topology {topology} (${TOPOLOGY_ENV}): {TOPOLOGIES[topology]}"
     )
 
 
@@ -114,27 +142,55 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.interop)
-    # The topology decides which interop tests apply (module docstring); the rest are
-    # deselected, and counted in the summary line.
+    # The release's line, then the topology, decide which interop tests apply (module
+    # docstring); the rest are deselected, and counted in the summary line.
+    line = release_line(config.stash[_VERSION])
     topology = config.stash[_TOPOLOGY]
     kept: list[pytest.Item] = []
-    left_out: list[pytest.Item] = []
+    other_line: list[pytest.Item] = []
+    other_topology: list[pytest.Item] = []
     for item in items:
         if not _is_interop(item.path):
             kept.append(item)
-            continue
-        needs_nginx = item.get_closest_marker("nginx") is not None
-        raw_http = _flavour(item.nodeid) == "raw-http"
-        applies = not needs_nginx if topology == "direct" else not raw_http
-        (kept if applies else left_out).append(item)
-    if left_out:
+        elif line not in _lines_of(item):
+            other_line.append(item)
+        else:
+            needs_nginx = item.get_closest_marker("nginx") is not None
+            raw_http = _flavour(item.nodeid) == "raw-http"
+            applies = not needs_nginx if topology == "direct" else not raw_http
+            (kept if applies else other_topology).append(item)
+    notes: list[str] = []
+    if other_line:
+        notes.append(
+            f"{len(other_line)} deselected for Flue line {line} (marked for other lines; "
+            f"unmarked tests are for line {' and '.join(DEFAULT_LINES)})"
+        )
+    if other_topology:
         why = {
             "direct": "tests marked nginx need the nginx topology",
             "nginx": "raw-HTTP tests check the Flue server's own bytes, so run only direct",
         }[topology]
-        config.stash[_LEFT_OUT] = f"{len(left_out)} deselected in topology {topology} ({why})"
-        config.hook.pytest_deselected(items=left_out)
+        notes.append(f"{len(other_topology)} deselected in topology {topology} ({why})")
+    if notes:
+        config.stash[_LEFT_OUT] = notes
+        config.hook.pytest_deselected(items=other_line + other_topology)
         items[:] = kept
+
+
+def _lines_of(item: pytest.Item) -> tuple[str, ...]:
+    """The lines an interop test applies to: its closest ``flue_lines`` marker, else
+    DEFAULT_LINES. A marker naming no line, or an unknown one, is a usage error."""
+    marker = item.get_closest_marker("flue_lines")
+    if marker is None:
+        return DEFAULT_LINES
+    lines = tuple(marker.args)
+    unknown = [line for line in lines if line not in FLUE_LINES]
+    if not lines or unknown or marker.kwargs:
+        raise pytest.UsageError(
+            f"{item.nodeid}: flue_lines{lines!r} names {unknown or 'no line'}; use one or more "
+            f"of {', '.join(map(repr, FLUE_LINES))} as positional arguments."
+        )
+    return lines
 
 
 def _is_interop(path: object) -> bool:
@@ -192,9 +248,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for outcome, per in counts.items():
         detail = ", ".join(f"{f}: {per.get(f, 0)}" for f in ("async", "sync", "raw-http"))
         parts.append(f"{sum(per.values())} {outcome} ({detail})")
-    left_out = config.stash.get(_LEFT_OUT, None)
-    if left_out is not None:
-        parts.append(left_out)
+    notes = config.stash.get(_LEFT_OUT, None)
+    if notes is not None:
+        parts.extend(notes)
     terminalreporter.write_line(f"interop against {served_by}: " + "; ".join(parts))
 
 
@@ -203,8 +259,7 @@ def real_flue_server(pytestconfig: pytest.Config) -> Iterator[RealFlueServer]:
     """One real server for the whole session (provisioned and built on first use)."""
     with RealFlueServer(flue_version=pytestconfig.stash[_VERSION]) as server:
         assert server.app_dir is not None
-        installed = sorted(set(installed_flue_version(server.app_dir).values()), key=str)
-        pytestconfig.stash[_SERVED_BY] = "Flue " + ", ".join(map(str, installed))
+        pytestconfig.stash[_SERVED_BY] = describe_installed(server.app_dir, server.flue_version)
         yield server
 
 
@@ -254,3 +309,42 @@ def recycling_front(real_flue_server: RealFlueServer) -> Iterator[NginxFront]:
     within seconds, so a test sees several recycles quickly."""
     with NginxFront(real_flue_server, read_timeout=RECYCLE_READ_TIMEOUT) as front:
         yield front
+
+
+@pytest.fixture(scope="session")
+def flue_line(pytestconfig: pytest.Config) -> str:
+    """The line of the release under test: ``"1.0"`` or ``"2"``."""
+    return release_line(pytestconfig.stash[_VERSION])
+
+
+def _mount(target: RealFlueServer | NginxFront, server: RealFlueServer, which: str) -> str:
+    path = server.mounts.get(which)
+    if path is None:
+        pytest.fail(
+            f"Flue {server.flue_release} (line {server.line}) has no {which!r} mount; "
+            f"mark the test flue_lines(...) for the lines that have one"
+        )
+    return target.url + path
+
+
+@pytest.fixture
+def agents_mount(target: RealFlueServer | NginxFront, real_flue_server: RealFlueServer) -> str:
+    """``{target.url}/agents/assistant``, the agent at its ``/agents/{name}`` address (beta9
+    and 2.x): append ``/{conversation id}``."""
+    return _mount(target, real_flue_server, "agents")
+
+
+@pytest.fixture
+def conversation_mount(
+    target: RealFlueServer | NginxFront, real_flue_server: RealFlueServer
+) -> str:
+    """``{target.url}/api/chat``, the 2.x app's own mount of the same agent (so
+    ``{agents_mount}/c1`` and ``{conversation_mount}/c1`` are one conversation): append
+    ``/{conversation id}``. 2.x only."""
+    return _mount(target, real_flue_server, "conversation")
+
+
+@pytest.fixture
+def conversation_url(conversation_mount: str) -> str:
+    """A fresh conversation's URL under ``conversation_mount`` (nothing sent to it yet)."""
+    return f"{conversation_mount}/conv-{uuid.uuid4().hex[:12]}"
