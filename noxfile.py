@@ -96,14 +96,16 @@ def lint(session: nox.Session) -> None:
     )
 
 
-FLUE_RELEASES = ["beta5", "beta9"]  # keys of tests/interop/realserver.py FLUE_VERSIONS
+# keys of tests/interop/realserver.py FLUE_VERSIONS: two 1.0 releases, two 2.x (@flue/runtime)
+FLUE_RELEASES = ["beta5", "beta9", "v2_0_3", "v2_1_0"]
 
 
 @nox.session
 @nox.parametrize("flue", FLUE_RELEASES, ids=FLUE_RELEASES)
 def interop(session: nox.Session, flue: str) -> None:
     """Our raw-HTTP and client suites against a real Flue server, once per supported release
-    (1.0.0-beta.5 and 1.0.0-beta.9; ``nox -s "interop(beta9)"`` for one). Needs npm."""
+    (1.0.0-beta.5, 1.0.0-beta.9, 2.0.3, 2.1.0; ``nox -s "interop(v2_1_0)"`` for one): the
+    tests marked for that release's line (tests/interop/conftest.py). Needs npm."""
     session.install("-e", ".[test]")
     env = {"FLUE_INTEROP_VERSION": flue, "FLUE_INTEROP_TOPOLOGY": "direct"}
     session.run("python", "-m", "tests.interop.realserver", "--provision-only", env=env)
