@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from flue._async._client import AsyncFlueClient
     from flue._async._observe import AsyncConversationObserver
     from flue._async._stream import AsyncBatchStream, AsyncRunStream
+    from flue._models.conversation import Admission
+    from flue._models.messages import ImageAttachment, Signal, UserMessage
+    from flue._models.replies import Reply
     from flue._protocol.batches import Batch
     from flue._protocol.hooks import RequestInfo, ResponseInfo
     from flue._settings import RetryPolicy, Timeout
@@ -56,6 +59,7 @@ __all__ = [
     "OFFSET_NOW",
     "OFFSET_START",
     "APIError",
+    "Admission",
     "Agents",
     "AsyncAgents",
     "AsyncBatchStream",
@@ -74,6 +78,7 @@ __all__ = [
     "FlueError",
     "FlueExecutionError",
     "FlueTimeoutError",
+    "ImageAttachment",
     "InvalidArgumentError",
     "LiveMode",
     "NotFoundError",
@@ -83,16 +88,19 @@ __all__ = [
     "ProxyError",
     "RateLimitError",
     "RedirectError",
+    "Reply",
     "RequestInfo",
     "ResponseInfo",
     "RetryPolicy",
     "RunNotFoundError",
     "RunStream",
     "ServerError",
+    "Signal",
     "TLSError",
     "Timeout",
     "TooManyRedirectsError",
     "TransportError",
+    "UserMessage",
     "WorkflowNotFoundError",
     "__version__",
 ]
@@ -115,6 +123,11 @@ _LAZY = {
     "ConversationObserver": "flue._sync._observe",
     "AsyncAgents": "flue._async._agents",
     "AsyncConversationObserver": "flue._async._observe",
+    "Admission": "flue._models.conversation",
+    "ImageAttachment": "flue._models.messages",
+    "Signal": "flue._models.messages",
+    "UserMessage": "flue._models.messages",
+    "Reply": "flue._models.replies",
 }
 
 

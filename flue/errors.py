@@ -118,7 +118,11 @@ class APIError(FlueError):
     """The server answered with an HTTP error status.
 
     ``error_type`` is the ``error.type`` of Flue's error envelope when the body carried one;
-    branch on it, never on ``message``.
+    branch on it, never on ``message``. ``meta`` is the envelope's ``error.meta`` (Flue 2.x:
+    e.g. ``{"uid": ...}`` of ``agent_instance_exists``, ``{"submissionId": ...}`` of
+    ``submission_conflict``, ``{"offset", "nextOffset"}`` of ``stream_offset_gone``), and
+    ``ref`` the server's reference for this failure (``error.ref`` or the ``flue-error-ref``
+    header, Flue 2.x; quote it to the application's operators), both None when absent.
     """
 
     def __init__(
@@ -130,6 +134,8 @@ class APIError(FlueError):
         details: Any = None,
         body: str = "",
         retry_after: float | None = None,
+        meta: Any = None,
+        ref: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -138,6 +144,8 @@ class APIError(FlueError):
         self.details = details
         self.body = body
         self.retry_after = retry_after
+        self.meta = meta
+        self.ref = ref
 
     def __repr__(self) -> str:
         return (
@@ -347,6 +355,11 @@ def redact(error: E, secrets: Iterable[str]) -> E:
         error.message = _scrub_text(error.message, found)
         error.body = _scrub_text(error.body, found)
         error.details = _scrub_value(error.details, found)
+        error.meta = _scrub_value(error.meta, found)
+        if error.error_type is not None:
+            error.error_type = _scrub_text(error.error_type, found)
+        if error.ref is not None:
+            error.ref = _scrub_text(error.ref, found)
     link: BaseException = error
     seen = {id(error)}
     while True:

@@ -37,6 +37,7 @@ RULES = {
     "AsyncStreams": "Streams",
     "AsyncAgents": "Agents",
     "AsyncConversationObserver": "ConversationObserver",
+    "AsyncConversation": "Conversation",
     "AsyncBatchStream": "BatchStream",
     "AsyncRunStream": "RunStream",
     "AsyncTransport": "Transport",

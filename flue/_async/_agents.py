@@ -1,50 +1,35 @@
-# The `agents` of a client: prompt an agent (send, wait, prompt), read a conversation (history,
-# observe), abort its work, and the URLs of its attachments.
+# The `agents` of a client: the conversations at ``/agents/{name}/{id}`` by name and id (on
+# Flue 1.0 beta.9 every agent is there; a Flue 2.x application mounts agents where it likes,
+# often there too). Every call is the call of the `AsyncConversation` at that URL; only the
+# result types of `wait()` and `prompt()` are this API's own (`AgentResult`), kept as they
+# were before conversations were addressed by URL.
 # codegen: flue/_sync is generated from this file: edit here, then run `nox -s codegen`.
-#
-# Every call resolves (name, id) to the conversation's URL once (flue._protocol.agents) and
-# works on that URL from then on; what the chunks mean is flue._protocol.conversation's job.
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import attrs
-
+from flue._async._conversation import AsyncConversation
 from flue._async._host import ClientHost
-from flue._async._observe import AsyncConversationObserver
-from flue._models.chunks import ChunkPosition, ConversationChunk, chunk_from_dict
+from flue._async._observe import AsyncConversationObserver, IfMissing
+from flue._models.chunks import ConversationChunk
 from flue._models.conversation import (
     AgentAbortResult,
     AgentPromptResult,
     AgentResult,
     AgentSendResult,
     ConversationSnapshot,
+    Settlement,
     agent_result_from_value,
-    snapshot_from_dict,
 )
-from flue._protocol.agents import (
-    build_abort_request,
-    build_history_request,
-    build_prompt_request,
-    conversation_url,
-    execution_error_from_api,
-    settlement_result,
-    updates_url,
-)
-from flue._protocol.conversation import attachment_url, settled_submission, state_from_snapshot
-from flue._protocol.http import join_url
-from flue._protocol.params import LiveMode, check_offset, normalize_live
-from flue._transports._aiohttp import call_user
-from flue.errors import (
-    APIError,
-    FlueExecutionError,
-    InvalidArgumentError,
-    NotFoundError,
-    ProtocolError,
-    redact,
-)
+from flue._models.messages import UserMessage
+from flue._protocol.agents import conversation_url
+from flue._protocol.agents_beta9 import build_prompt_request, execution_error_from_api, image
+from flue._protocol.lines import LINE_1, LINE_2, rejected_wait_result
+from flue._protocol.params import LiveMode
+from flue._protocol.replies import select_reply
+from flue.errors import APIError, BadRequestError, InvalidArgumentError, ProtocolError
 
 __all__ = ["AsyncAgents"]
 
@@ -52,28 +37,21 @@ OnChunk = Callable[[ConversationChunk], Any]
 
 
 class AsyncAgents:
-    """The `agents` of a client (``client.agents``): talk to a Flue agent's conversations.
+    """The `agents` of a client (``client.agents``): talk to a Flue agent's conversations by
+    the agent's ``name`` and a conversation ``id`` you choose (``"conv-1"``, a user id...);
+    a conversation exists from its first prompt on.
 
-    A conversation is one instance of an agent, named by the agent's ``name`` and an ``id`` you
-    choose (``"conv-1"``, a user id...); it exists from its first prompt on.
-
-    Not created directly: use ``client.agents``.
+    Each call is the call of ``client.conversation(f"agents/{name}/{id}")`` (a Flue 2.x
+    application that mounts its agents elsewhere is reached with `client.conversation()`
+    directly). Not created directly: use ``client.agents``.
     """
 
     def __init__(self, client: ClientHost) -> None:
         self._client = client
 
-    def _url(self, name: str, conversation_id: str) -> str:
-        return conversation_url(self._client.base_url, name, conversation_id)
-
-    async def _call(self, request: Any, **kwargs: Any) -> Any:
-        try:
-            return await self._client._call_json(request, **kwargs)
-        except NotFoundError as exc:
-            better = _not_found(exc)
-            if better is exc:
-                raise
-            raise better from exc
+    def conversation(self, name: str, id: str) -> AsyncConversation:
+        """The conversation ``id`` of agent ``name``, at ``{base_url}/agents/{name}/{id}``."""
+        return AsyncConversation(self._client, conversation_url(self._client.base_url, name, id))
 
     async def send(
         self,
@@ -85,8 +63,8 @@ class AsyncAgents:
     ) -> AgentSendResult:
         """Send a prompt to a conversation without waiting for the reply.
 
-        Prompts are not idempotent, so only failures that certainly did not reach the server
-        are retried.
+        Not retried once the request may have reached the server (`AsyncConversation.send()`
+        takes an ``idempotency_key`` on Flue 2.x for retries that are safe).
 
         Args:
             name: the agent's name.
@@ -96,16 +74,13 @@ class AsyncAgents:
                 "mimeType": "image/png", "filename"?: str}``.
 
         Returns:
-            The admission: ``submission_id``, ``stream_url`` and ``offset``; pass it to
-            `wait()` for the reply.
+            The admission: ``submission_id``, ``stream_url``, ``offset`` (and ``uid`` on
+            2.x); pass it to `wait()` for the reply.
 
         Raises:
             NotFoundError: the application has no agent of that name.
         """
-        url = self._url(name, id)
-        request = build_prompt_request(url, message, images=images, wait=False)
-        doc = await self._call(request, idempotent=False)
-        return attrs.evolve(_admission(doc, name), conversation_url=url)
+        return await self.conversation(name, id).send(_user_message(message, images))
 
     async def wait(
         self,
@@ -116,19 +91,19 @@ class AsyncAgents:
     ) -> AgentResult:
         """Wait until a sent prompt has settled and return its result.
 
-        Reads the conversation's updates from the admission's offset until the
-        ``submission-settled`` chunk of this submission.
+        Reads the conversation's updates from the admission's offset until the submission
+        settles. On beta.9 the settlement carries the result; on 2.x (whose settlements carry
+        none) the reply is then read from the history.
 
         Args:
             sent: what `send()` returned.
             on_event: called with each chunk read (``flue.models.MessageDeltaChunk``... an
                 ``UnknownChunk`` for a type this version does not know), in order and once
-                each (a batch redelivered after a reconnect is skipped), for progress
-                display; use `observe()` to maintain a conversation's state.
+                each, for progress display; use `observe()` to maintain a conversation's state.
             live: ``"sse"`` (the default: one connection) or ``"long-poll"``.
 
         Returns:
-            The result: the reply's ``text``, ``usage`` and ``model``.
+            The result: the reply's ``text`` (and on beta.9 its ``usage`` and ``model``).
 
         Raises:
             FlueExecutionError: the submission failed (``failure="failed"``) or was aborted
@@ -139,41 +114,10 @@ class AsyncAgents:
         url = getattr(sent, "conversation_url", None) or sent.stream_url
         if not url or sent.offset is None:
             raise InvalidArgumentError("this AgentSendResult has no stream_url or offset")
-        mode = normalize_live(live)
-        if mode is None or isinstance(live, bool):
-            raise InvalidArgumentError("live must be 'sse' or 'long-poll'")
-        client = self._client
-        reader = client._reader(
-            updates_url(join_url(client.base_url, url)),
-            offset=check_offset(sent.offset),
-            tail=None,
-            live=mode,
-            objects_only=False,
-        )
-        last: ChunkPosition | None = None
-        async with client._batch_stream(reader) as batches:
-            async for batch in batches:
-                for item in batch.items:
-                    chunk = chunk_from_dict(item)
-                    position = chunk.position
-                    if position is not None:
-                        # a batch replayed after a reconnect: its chunks were handed out already
-                        if last is not None and position <= last:
-                            continue
-                        last = position
-                    if on_event is not None:
-                        await call_user(on_event, chunk)
-                    settled = settled_submission(chunk, sent.submission_id)
-                    if settled is not None:
-                        try:
-                            return settlement_result(settled)
-                        except FlueExecutionError as exc:
-                            raise redact(exc, client._secrets()) from None
-        raise FlueExecutionError(
-            target="agent_submission",
-            target_id=sent.submission_id,
-            failure="terminal_event_missing",
-        )
+        conversation = AsyncConversation(self._client, url)
+        target = sent if isinstance(sent, AgentSendResult) else _as_admission(sent, url)
+        settlement = await conversation.wait(target, on_event=on_event, live=live)
+        return await _result(conversation, settlement, target)
 
     async def prompt(
         self,
@@ -183,34 +127,53 @@ class AsyncAgents:
         *,
         images: Sequence[dict[str, Any]] | None = None,
     ) -> AgentPromptResult:
-        """Send a prompt and wait for the reply in one request (``?wait=result``).
+        """Send a prompt and wait for the reply.
+
+        On beta.9 one request (``?wait=result``); on 2.x, which has no waiting prompt,
+        `send()` then `wait()` (the first call to a server whose line is not known yet costs
+        one refused request).
 
         Args: as `send()`.
 
         Returns:
-            The admission fields and the ``result`` (the reply's ``text``, ``usage``,
-            ``model``).
+            The admission fields and the ``result`` (the reply's ``text``; on beta.9 also
+            ``usage``, ``model``).
 
         Raises:
             FlueExecutionError: the submission failed or was aborted.
             NotFoundError: the application has no agent of that name.
         """
-        url = self._url(name, id)
-        request = build_prompt_request(url, message, images=images, wait=True)
-        try:
-            doc = await self._call(request, idempotent=False, wait=True)
-        except APIError as exc:
-            failed = execution_error_from_api(exc.error_type, exc.details, exc.body)
-            if failed is None:
-                raise
-            raise failed from exc
-        sent = _admission(doc, name)
+        conversation = self.conversation(name, id)
+        lines = self._client._lines
+        if lines.get(conversation.url) != LINE_2:
+            request = build_prompt_request(
+                conversation.url, message, images=_images(images), wait=True
+            )
+            try:
+                doc = await conversation._call(request, idempotent=False, wait=True)
+            except BadRequestError as exc:
+                if lines.get(conversation.url) == LINE_1 or not rejected_wait_result(
+                    exc.status, exc.error_type
+                ):
+                    raise
+                lines.learn(conversation.url, LINE_2)  # 2.x refused ?wait=result: nothing ran
+            except APIError as exc:
+                failed = execution_error_from_api(exc.error_type, exc.details, exc.body)
+                if failed is None:
+                    raise
+                raise failed from exc
+            else:
+                lines.learn(conversation.url, LINE_1)
+                return _prompt_result(doc, name)
+        sent = await conversation.send(_user_message(message, images))
+        settlement = await conversation.wait(sent)
+        result = await _result(conversation, settlement, sent)
         return AgentPromptResult(
             submission_id=sent.submission_id,
             stream_url=sent.stream_url,
             offset=sent.offset,
-            result=agent_result_from_value(doc.get("result")),
-            raw=doc,
+            result=result,
+            raw=sent.raw,
         )
 
     async def history(self, name: str, id: str) -> ConversationSnapshot:
@@ -221,17 +184,7 @@ class AsyncAgents:
             NotFoundError: no such agent, or the conversation has never been prompted
                 (``error_type`` ``"agent_not_found"`` or ``"stream_not_found"``).
         """
-        return await self._history(self._url(name, id))
-
-    async def _history(self, url: str) -> ConversationSnapshot:
-        doc = await self._call(build_history_request(url))
-        if not isinstance(doc, dict):
-            raise ProtocolError(f"the history of {url} is not a JSON object")
-        snapshot = snapshot_from_dict(doc)
-        if snapshot.offset is None:
-            raise ProtocolError(f"the history of {url} has no offset")
-        messages = state_from_snapshot(snapshot, url).messages
-        return attrs.evolve(snapshot, messages=messages)
+        return await self.conversation(name, id).history()
 
     def observe(
         self,
@@ -239,7 +192,7 @@ class AsyncAgents:
         id: str,
         *,
         live: Literal["sse", "long-poll"] | LiveMode = "sse",
-        if_missing: Literal["wait", "raise"] = "wait",
+        if_missing: IfMissing = "wait",
     ) -> AsyncConversationObserver:
         """Follow a conversation live: its history, then every change as it happens.
 
@@ -254,16 +207,16 @@ class AsyncAgents:
             id: the conversation's id.
             live: ``"sse"`` (the default: one connection, lowest latency) or ``"long-poll"``.
             if_missing: for a conversation never prompted: ``"wait"`` (the default) yields
-                one empty state (``observer.exists`` is False) and reads the history again,
-                backing off to every 5 s, until the first prompt creates it; ``"raise"`` raises
-                `NotFoundError` instead.
+                one empty state (``observer.exists`` is False, ``phase`` ``"absent"``) and
+                reads the history again, backing off to every 5 s, until the first prompt
+                creates it; ``"stop"`` ends the iteration after that empty state (as the
+                TypeScript SDK does); ``"raise"`` raises `NotFoundError` instead.
 
         Returns:
-            An observer with ``state``, ``offset``, ``exists``, ``cancel()`` and ``close()``.
+            An observer with ``state``, ``offset``, ``exists``, ``phase``, ``cancel()`` and
+            ``close()``.
         """
-        return AsyncConversationObserver(
-            self, self._url(name, id), id, live=live, if_missing=if_missing
-        )
+        return self.conversation(name, id).observe(live=live, if_missing=if_missing)
 
     async def abort(self, name: str, id: str) -> AgentAbortResult:
         """Stop the conversation's work: the reply under way and the prompts queued behind it.
@@ -272,44 +225,62 @@ class AsyncAgents:
         raises `FlueExecutionError` with ``failure="aborted"``). ``aborted`` is False when the
         conversation was idle. Not retried once the request may have reached the server.
         """
-        doc = await self._call(build_abort_request(self._url(name, id)), idempotent=False)
-        if not isinstance(doc, dict):
-            raise ProtocolError("the answer to an abort is not a JSON object")
-        return AgentAbortResult(aborted=doc.get("aborted") is True, raw=doc)
+        return await self.conversation(name, id).abort()
 
     def attachment_url(self, name: str, id: str, attachment_id: str) -> str:
         """The absolute URL of an attachment's bytes (a `FilePart` ``id``), every segment
         percent-encoded. Agents serve it only when they opt in (else it answers 404); send
         the client's token with it."""
-        if not isinstance(attachment_id, str) or not attachment_id:
-            raise InvalidArgumentError("attachment_id must be a non-empty string")
-        return attachment_url(self._url(name, id), attachment_id)
+        return self.conversation(name, id).attachment_url(attachment_id)
 
 
-def _admission(doc: Any, name: str) -> AgentSendResult:
+def _images(images: Sequence[Any] | None) -> list[dict[str, Any]] | None:
+    if images is None:
+        return None
+    if isinstance(images, str | bytes) or not isinstance(images, Sequence):
+        raise InvalidArgumentError("images must be a list of image dicts")
+    return [image(item, i) for i, item in enumerate(images)]
+
+
+def _user_message(message: object, images: Sequence[Any] | None) -> str | UserMessage:
+    if not isinstance(message, str):
+        raise InvalidArgumentError(f"message must be a string, got {type(message).__name__}")
+    found = _images(images)
+    if not found:
+        return message
+    return UserMessage(body=message, attachments=[{**i, "type": "image"} for i in found])
+
+
+def _as_admission(sent: AgentPromptResult, url: str) -> AgentSendResult:
+    return AgentSendResult(
+        submission_id=sent.submission_id,
+        stream_url=sent.stream_url,
+        offset=sent.offset,
+        conversation_url=url,
+        raw=sent.raw,
+    )
+
+
+async def _result(
+    conversation: AsyncConversation, settlement: Settlement, sent: AgentSendResult
+) -> AgentResult:
+    """The `AgentResult` of a completed submission: the settlement's ``result`` (beta.9), else
+    the reply read from the history (2.x settlements carry no result)."""
+    if "result" in settlement.raw:
+        return agent_result_from_value(settlement.result)
+    snapshot = await conversation.history()
+    reply = select_reply(snapshot.messages, snapshot.settlements, sent.submission_id, uid=sent.uid)
+    return AgentResult(text=reply.text, raw={"reply": reply.raw})
+
+
+def _prompt_result(doc: Any, name: str) -> AgentPromptResult:
     if not isinstance(doc, dict) or not isinstance(doc.get("submissionId"), str):
         raise ProtocolError(f"prompting agent {name!r} answered without a submissionId")
-    return AgentSendResult(
+    stream_url, offset = doc.get("streamUrl"), doc.get("offset")
+    return AgentPromptResult(
         submission_id=doc["submissionId"],
-        stream_url=doc.get("streamUrl") if isinstance(doc.get("streamUrl"), str) else None,
-        offset=doc.get("offset") if isinstance(doc.get("offset"), str) else None,
+        stream_url=stream_url if isinstance(stream_url, str) else None,
+        offset=offset if isinstance(offset, str) else None,
+        result=agent_result_from_value(doc.get("result")),
         raw=doc,
     )
-
-
-def _not_found(exc: NotFoundError) -> NotFoundError:
-    if exc.error_type == "agent_not_found":
-        hint = " The application defines no agent of that name."
-    elif exc.error_type == "stream_not_found":
-        hint = " This conversation does not exist yet: it starts with its first prompt."
-    else:
-        return exc
-    error = NotFoundError(
-        exc.message + hint,
-        status=exc.status,
-        error_type=exc.error_type,
-        details=exc.details,
-        body=exc.body,
-        retry_after=exc.retry_after,
-    )
-    return error

@@ -31,6 +31,7 @@ from flue._protocol.http import (
     normalize_base_url,
     with_params,
 )
+from flue._protocol.lines import ServerLines
 from flue._protocol.params import (
     LiveArg,
     check_offset,
@@ -63,6 +64,7 @@ from flue.errors import (
 
 if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent or stream
     from flue._async._agents import AsyncAgents
+    from flue._async._conversation import AsyncConversation
     from flue._async._stream import AsyncBatchStream
     from flue._protocol.batches import Decode
     from flue._protocol.reader import ReadMachine
@@ -210,6 +212,7 @@ class AsyncFlueClient:
         self.workflows = AsyncWorkflows(self, self.runs)
         self.streams = AsyncStreams(self)
         self._agents: AsyncAgents | None = None
+        self._lines = ServerLines()  # which Flue line each server speaks, once it said so
 
     @property
     def agents(self) -> AsyncAgents:
@@ -221,6 +224,24 @@ class AsyncFlueClient:
 
             self._agents = AsyncAgents(self)
         return self._agents
+
+    def conversation(self, url: str) -> AsyncConversation:
+        """One agent conversation, addressed by its URL: an absolute ``http(s)`` URL, or a
+        path resolved under `base_url` (``"agents/assistant/conv-1"``).
+
+        On Flue 2.x an application mounts an agent's router wherever it likes: the URL is that
+        mount plus the conversation id. On Flue 1.0 (beta.9) it is ``agents/{name}/{id}``
+        (what `agents` uses). The same calls work against both; which line the server speaks
+        is learnt from its answers.
+
+        Raises:
+            InvalidArgumentError: not a URL or path, or a URL with a query or fragment.
+        """
+        from flue._async._conversation import AsyncConversation
+        from flue._protocol.agents import resolve_conversation_url
+
+        self._check_open()
+        return AsyncConversation(self, resolve_conversation_url(self.base_url, url))
 
     def __repr__(self) -> str:
         auth = ", token=<set>" if self._token is not None else ""

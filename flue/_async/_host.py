@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from flue._protocol.hooks import is_async_callable
+from flue._protocol.lines import ServerLines
 from flue._protocol.params import LiveArg, query_pairs
 from flue._transports._aiohttp import AsyncTransport, call_user
 from flue.errors import InvalidArgumentError, Secrets
@@ -36,6 +37,7 @@ class ClientHost(Protocol):
     catchup: Literal["get", "sse"]
     _transport: AsyncTransport
     _secrets: Secrets
+    _lines: ServerLines
 
     async def _call_json(
         self,

@@ -7,7 +7,11 @@
 # The reducer drops redelivered chunks; when it cannot apply one, the stream is dropped and the
 # history read again (rehydrate). A conversation that does not exist yet (404
 # stream_not_found) is waited for: one empty state is handed out (``exists`` is False), then
-# the history is read again with a growing delay until the first prompt creates it.
+# the history is read again with a growing delay until the first prompt creates it
+# (``if_missing="stop"`` ends the iteration there instead, as the TypeScript SDK does).
+# ``phase`` names where the loop is with the TypeScript SDK's words. A 2.x stream that was
+# reset (a new incarnation in its ``stream-checkpoint``, or ``416 stream_offset_gone``) makes
+# the loop read the history again.
 
 from __future__ import annotations
 
@@ -23,13 +27,16 @@ from flue._models.conversation import ConversationSnapshot, ConversationState
 from flue._protocol.agents import absent_delay, updates_url
 from flue._protocol.conversation import APPLIED, Conversation, Rehydrate
 from flue._protocol.params import LiveMode, normalize_live
-from flue.errors import InvalidArgumentError, NotFoundError
+from flue.errors import APIError, InvalidArgumentError, NotFoundError
 
-__all__ = ["AsyncConversationObserver"]
+__all__ = ["AsyncConversationObserver", "IfMissing", "Phase"]
+
+IfMissing = Literal["wait", "stop", "raise"]
+Phase = Literal["loading", "connecting", "live", "absent", "error", "closed"]
 
 
 class HistorySource(Protocol):
-    """Where an observer reads the history (`AsyncAgents`)."""
+    """Where an observer reads the history (`AsyncConversation`)."""
 
     _client: ClientHost
 
@@ -37,6 +44,9 @@ class HistorySource(Protocol):
 
 
 logger = logging.getLogger("flue")
+
+# what a server answers for a conversation that does not exist (yet): beta.9 and 2.x
+_MISSING = ("stream_not_found", "agent_instance_not_found")
 
 # a chunk that cannot be applied is rare; several in a row without one applied in between
 # (a server whose history lags its updates) back off like a missing conversation does
@@ -60,13 +70,15 @@ class AsyncConversationObserver:
         conversation_id: str,
         *,
         live: Literal["sse", "long-poll"] | LiveMode,
-        if_missing: Literal["wait", "raise"],
+        if_missing: IfMissing,
     ) -> None:
         mode = normalize_live(live)
         if mode is None:
             raise InvalidArgumentError("live must be 'sse' or 'long-poll'")
-        if if_missing not in ("wait", "raise"):
-            raise InvalidArgumentError(f"if_missing must be 'wait' or 'raise', got {if_missing!r}")
+        if if_missing not in ("wait", "stop", "raise"):
+            raise InvalidArgumentError(
+                f"if_missing must be 'wait', 'stop' or 'raise', got {if_missing!r}"
+            )
         self._agents = agents
         self._client = agents._client
         self.url = url
@@ -85,7 +97,14 @@ class AsyncConversationObserver:
         self.exists: bool | None = None
         """True once the history was read, False while the conversation does not exist yet."""
         self.rehydrations = 0
-        """How many times the history was read again because a chunk could not be applied."""
+        """How many times the history was read again because a chunk could not be applied
+        or the stream was reset."""
+        self.phase: Phase = "loading"
+        """Where the observer is: ``"loading"`` (reading the history), ``"connecting"``
+        (opening the updates stream), ``"live"`` (its first answer arrived), ``"absent"``
+        (the conversation does not exist yet), ``"error"`` (the iteration raised),
+        ``"closed"`` (cancelled, closed, or ended after ``"absent"`` with
+        ``if_missing="stop"``)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} url={self.url!r} offset={self.offset!r}>"
@@ -108,6 +127,8 @@ class AsyncConversationObserver:
 
     def cancel(self) -> None:
         """End the iteration (safe from another task or thread)."""
+        if self.phase != "error":
+            self.phase = "closed"
         self._token.set()
         batches = self._batches
         if batches is not None:
@@ -133,9 +154,21 @@ class AsyncConversationObserver:
         return self
 
     async def __anext__(self) -> ConversationState:
+        try:
+            return await self._next()
+        except StopAsyncIteration:
+            raise
+        except BaseException:
+            if not self._token.is_set():
+                self.phase = "error"
+            raise
+
+    async def _next(self) -> ConversationState:
         while True:
             if self._token.is_set():  # cancel() or close(): the iteration ends
                 await self._drop_stream()
+                if self.phase != "error":
+                    self.phase = "closed"
                 raise StopAsyncIteration
             if self._pending:
                 return self._pending.popleft()
@@ -156,6 +189,8 @@ class AsyncConversationObserver:
         """Read the history and open the updates stream after it: the new state, or None
         when there is nothing to hand out (waiting for the conversation, or unchanged)."""
         await self._drop_stream()
+        if self.phase != "absent":
+            self.phase = "loading"
         if self._failed_rehydrates > _FREE_REHYDRATES:
             await self._client._transport.sleep(
                 absent_delay(self._failed_rehydrates - _FREE_REHYDRATES), self._token
@@ -165,7 +200,7 @@ class AsyncConversationObserver:
         try:
             snapshot = await self._agents._history(self.url)
         except NotFoundError as exc:
-            if exc.error_type != "stream_not_found" or self._if_missing == "raise":
+            if exc.error_type not in _MISSING or self._if_missing == "raise":
                 raise
             return await self._absent()
         if self._token.is_set():
@@ -189,12 +224,17 @@ class AsyncConversationObserver:
             objects_only=False,
         )
         self._batches = client._batch_stream(reader)
+        self.phase = "connecting"
         state = self._conversation.state
         return None if state == before else state
 
     async def _absent(self) -> ConversationState | None:
         first = self.exists is not False
         self.exists = False
+        self.phase = "absent"
+        if self._if_missing == "stop" and not first:
+            self._token.set()  # the empty state was handed out: the iteration ends
+            return None
         if first:
             logger.info(
                 "flue: conversation %s does not exist yet; waiting for its first prompt",
@@ -211,12 +251,21 @@ class AsyncConversationObserver:
         try:
             batch = await batches.fetch()
         except NotFoundError as exc:
-            if exc.error_type != "stream_not_found":
+            if exc.error_type not in _MISSING:
                 raise
             self._conversation = None  # gone: wait for it again
             self.exists = None
             self._rehydrate = True
             return
+        except APIError as exc:
+            if exc.status != 416:  # 2.x: the offset is past the head of a regrown stream
+                raise
+            logger.debug("flue: re-reading the history of %s: %s", self.url, exc.error_type)
+            self.rehydrations += 1
+            self._rehydrate = True
+            return
+        if self.phase == "connecting":
+            self.phase = "live"
         if batch is None:
             if not self._token.is_set():  # a live stream ended by itself: start again
                 self._rehydrate = True

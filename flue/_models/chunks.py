@@ -1,9 +1,15 @@
 """The chunks of an agent conversation's ``view=updates`` stream, as models.
 
-Every chunk carries ``type``, ``conversationId`` and a monotonic ``position``; `chunk_from_dict`
-never raises: an unknown or missing ``type`` (or an item that is not an object) gives an
-`UnknownChunk` keeping the raw value, and a missing or invalid ``position`` reads as None (the
-reducer, `flue._protocol.conversation`, then asks for the history to be read again).
+Every chunk carries ``type``, ``conversationId`` and a monotonic ``position``, except Flue 2.x's
+``stream-checkpoint`` (`StreamCheckpointChunk`: only the stream's ``incarnation``, a marker
+that is not conversation content). `chunk_from_dict` never raises: an unknown or missing
+``type`` (or an item that is not an object) gives an `UnknownChunk` keeping the raw value, and
+a missing or invalid ``position`` reads as None (the reducer, `flue._protocol.conversation`,
+then asks for the history to be read again).
+
+Flue 1.0 (beta.9) fields stay and read None on 2.x (``model`` of ``message-started``, ``usage``
+of ``message-completed``, ``result`` of ``submission-settled``); the 2.x fields read None on
+beta.9.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ __all__ = [
     "ChunkPosition",
     "ConversationChunk",
     "ConversationResetChunk",
+    "DataPartChunk",
     "MessageAppendedChunk",
     "MessageCompletedChunk",
     "MessageDeltaChunk",
+    "MessageMetadataChunk",
     "MessageStartedChunk",
+    "StreamCheckpointChunk",
     "SubmissionSettledChunk",
     "ToolInputChunk",
     "ToolOutputChunk",
@@ -80,14 +89,48 @@ class MessageAppendedChunk:
 
 @attrs.frozen(kw_only=True, slots=False)
 class MessageStartedChunk:
-    """``message-started``: an assistant message begins (no parts yet)."""
+    """``message-started``: an assistant message begins (no parts yet). A second one for a
+    message already there is a later step of the same reply, and changes nothing.
+
+    ``timestamp`` is when it started. Flue 1.0 (beta.9) sends ``model``; Flue 2.x sends
+    ``turn_id`` and the agent's ``metadata`` (from its ``useResponseStart`` hooks).
+    """
 
     type: str = "message-started"
     conversation_id: str | None = None
     message_id: str | None = None
     submission_id: str | None = None
+    turn_id: str | None = None
+    metadata: dict[str, Any] | None = None
     timestamp: str | None = None
     model: ModelRef | None = None
+    position: ChunkPosition | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class MessageMetadataChunk:
+    """``message-metadata`` (Flue 2.x): ``metadata`` is deep-merged into the message's
+    metadata (later values win, objects merge key by key)."""
+
+    type: str = "message-metadata"
+    conversation_id: str | None = None
+    message_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    position: ChunkPosition | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class DataPartChunk:
+    """``data-part`` (Flue 2.x): the message's data part ``name`` now holds ``data`` (the
+    first write of a name appends a `DataPart`, a later one replaces its data in place)."""
+
+    type: str = "data-part"
+    conversation_id: str | None = None
+    message_id: str | None = None
+    name: str | None = None
+    data: Any = None
     position: ChunkPosition | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
@@ -115,42 +158,51 @@ class ToolInputChunk:
     tool_call_id: str | None = None
     tool_name: str | None = None
     input: Any = None
+    timestamp: str | None = None
     position: ChunkPosition | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
 @attrs.frozen(kw_only=True, slots=False)
 class ToolOutputChunk:
-    """``tool-output``: a tool call returned ``output``."""
+    """``tool-output``: a tool call returned ``output``; Flue 2.x adds how long the tool ran
+    (``duration_ms``) and when (``timestamp``)."""
 
     type: str = "tool-output"
     conversation_id: str | None = None
     tool_call_id: str | None = None
     output: Any = None
+    duration_ms: float | None = None
+    timestamp: str | None = None
     position: ChunkPosition | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
 @attrs.frozen(kw_only=True, slots=False)
 class ToolOutputErrorChunk:
-    """``tool-output-error``: a tool call failed with ``error_text``."""
+    """``tool-output-error``: a tool call failed with ``error_text``; ``duration_ms`` and
+    ``timestamp`` as for `ToolOutputChunk`."""
 
     type: str = "tool-output-error"
     conversation_id: str | None = None
     tool_call_id: str | None = None
     error_text: str | None = None
+    duration_ms: float | None = None
+    timestamp: str | None = None
     position: ChunkPosition | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
 @attrs.frozen(kw_only=True, slots=False)
 class MessageCompletedChunk:
-    """``message-completed``: the message's text and reasoning parts are done."""
+    """``message-completed``: the message's text and reasoning parts are done. Flue 1.0
+    (beta.9) sends the reply's ``usage``; Flue 2.x the ``timestamp``."""
 
     type: str = "message-completed"
     conversation_id: str | None = None
     message_id: str | None = None
     usage: PromptUsage | None = None
+    timestamp: str | None = None
     position: ChunkPosition | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
@@ -158,7 +210,8 @@ class MessageCompletedChunk:
 @attrs.frozen(kw_only=True, slots=False)
 class SubmissionSettledChunk:
     """``submission-settled``: a submission ended (``outcome`` ``"completed"``, ``"failed"``
-    or ``"aborted"``)."""
+    or ``"aborted"``). Flue 1.0 (beta.9) sends the ``result``; Flue 2.x the submission whose
+    reply answered this one (``answered_by_submission_id``) and the ``timestamp``."""
 
     type: str = "submission-settled"
     conversation_id: str | None = None
@@ -166,6 +219,22 @@ class SubmissionSettledChunk:
     outcome: str | None = None
     result: Any = None
     error: Any = None
+    answered_by_submission_id: str | None = None
+    timestamp: str | None = None
+    position: ChunkPosition | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class StreamCheckpointChunk:
+    """``stream-checkpoint`` (Flue 2.x): the ``incarnation`` (generation) of the stream being
+    read, at the start of every JSON answer and of every SSE connection. Not conversation
+    content: it has no ``conversationId`` and no ``position`` (``position`` is None, as it
+    would be for any chunk without one, and is never compared). Another incarnation than the
+    history's means the stream was reset and grew again: the history must be read again."""
+
+    type: str = "stream-checkpoint"
+    incarnation: str | None = None
     position: ChunkPosition | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
@@ -184,12 +253,15 @@ ConversationChunk: TypeAlias = (
     ConversationResetChunk
     | MessageAppendedChunk
     | MessageStartedChunk
+    | MessageMetadataChunk
+    | DataPartChunk
     | MessageDeltaChunk
     | ToolInputChunk
     | ToolOutputChunk
     | ToolOutputErrorChunk
     | MessageCompletedChunk
     | SubmissionSettledChunk
+    | StreamCheckpointChunk
     | UnknownChunk
 )
 
@@ -200,6 +272,8 @@ _CHUNK_BUILD: dict[str, Any] = {
         ConversationResetChunk,
         MessageAppendedChunk,
         MessageStartedChunk,
+        MessageMetadataChunk,
+        DataPartChunk,
         MessageDeltaChunk,
         ToolInputChunk,
         ToolOutputChunk,
@@ -208,6 +282,9 @@ _CHUNK_BUILD: dict[str, Any] = {
         SubmissionSettledChunk,
     )
 }
+_CHUNK_BUILD["stream-checkpoint"] = register_model(
+    StreamCheckpointChunk, label="chunk", fixed=("type",), hooks=_POS
+)
 _build_unknown_chunk = register_model(UnknownChunk, label="chunk", fixed=("type",), hooks=_POS)
 
 

@@ -1,29 +1,48 @@
-"""Agent conversation models: messages and their parts, settlements, snapshots, the live state
-of `observe()`, and the results of the agent and ``workflows.run`` calls (the chunks of the
-``view=updates`` stream are in `flue._models.chunks`).
+"""Agent conversation models: messages, settlements, snapshots, the live state of `observe()`,
+and the results of the agent and ``workflows.run`` calls (the parts of a message are in
+`flue._models.parts`, re-exported here; the chunks of the ``view=updates`` stream are in
+`flue._models.chunks`).
 
 Every model is built leniently like the run models (`flue._models.base`): a missing or mistyped
 field reads as ``None`` and the JSON object it came from is kept in ``raw``. Sequences are
 tuples, so a state handed to you never changes under you. An unknown part ``type`` gives an
 `UnknownPart`, which keeps the raw object.
+
+Both server lines parse with the same models: Flue 1.0 (beta.9) fields stay (``usage``,
+``model``, a settlement's ``result``) and read None on 2.x; the 2.x fields (a message's
+``purpose``, ``display``, ``turn_id``, ``signal``, ``settlement``, data parts, a snapshot's
+``incarnation``...) read None on beta.9.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias, cast
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import attrs
 
 from flue._models.base import register_model
+from flue._models.parts import (
+    DataPart,
+    FilePart,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolPart,
+    UnknownPart,
+    parts_from_list,
+)
 from flue._models.records import PromptUsage
 
 __all__ = [
+    "Admission",
     "AgentAbortResult",
     "AgentPromptResult",
     "AgentResult",
     "AgentSendResult",
     "ConversationSnapshot",
     "ConversationState",
+    "DataPart",
     "FilePart",
     "Message",
     "MessageMetadata",
@@ -31,106 +50,16 @@ __all__ = [
     "Part",
     "ReasoningPart",
     "Settlement",
+    "SettlementMarker",
+    "SignalDescriptor",
     "TextPart",
     "ToolPart",
     "UnknownPart",
     "WorkflowRunResult",
     "message_from_dict",
+    "metadata_from_dict",
     "snapshot_from_dict",
 ]
-
-
-# -- parts ----------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True, slots=False)
-class TextPart:
-    """Assistant or user text; ``state`` is ``"streaming"`` while deltas arrive, then
-    ``"done"``."""
-
-    type: str = "text"
-    text: str = ""
-    state: str | None = None
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-
-@attrs.frozen(kw_only=True, slots=False)
-class ReasoningPart:
-    """Model reasoning ("thinking") text; ``state`` as for `TextPart`."""
-
-    type: str = "reasoning"
-    text: str = ""
-    state: str | None = None
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-
-@attrs.frozen(kw_only=True, slots=False)
-class FilePart:
-    """An attachment (an image sent with a prompt...). ``url`` is filled in by the client for a
-    recorded attachment (one with an ``id``): the agent's attachments route, which an agent
-    serves only when it opts in (else that URL answers 404)."""
-
-    type: str = "file"
-    media_type: str | None = None
-    id: str | None = None
-    size: int | None = None
-    url: str | None = None
-    filename: str | None = None
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-
-@attrs.frozen(kw_only=True, slots=False)
-class ToolPart:
-    """A tool call (``"dynamic-tool"``): ``state`` is ``"input-available"``, then
-    ``"output-available"`` (with ``output``) or ``"output-error"`` (with ``error_text``)."""
-
-    type: str = "dynamic-tool"
-    tool_name: str | None = None
-    tool_call_id: str | None = None
-    state: str | None = None
-    input: Any = None
-    output: Any = None
-    error_text: str | None = None
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-
-@attrs.frozen(kw_only=True, slots=False)
-class UnknownPart:
-    """A part of a ``type`` this version does not know (everything is in ``raw``)."""
-
-    type: str = ""
-    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-
-Part: TypeAlias = TextPart | ReasoningPart | FilePart | ToolPart | UnknownPart
-
-_PART_BUILD = {
-    "text": register_model(TextPart, fixed=("type",), hooks={"text": lambda v, _: _text(v)}),
-    "reasoning": register_model(
-        ReasoningPart, fixed=("type",), hooks={"text": lambda v, _: _text(v)}
-    ),
-    "file": register_model(FilePart, fixed=("type",)),
-    "dynamic-tool": register_model(ToolPart, fixed=("type",)),
-}
-
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else ""
-
-
-def part_from_dict(d: Any) -> Part:
-    """One part; an unknown or missing ``type`` (or a non-object) gives an `UnknownPart`."""
-    if not isinstance(d, dict):
-        return UnknownPart(type="", raw={"value": d})
-    kind = d.get("type")
-    build = _PART_BUILD.get(kind) if isinstance(kind, str) else None
-    if build is None:
-        return UnknownPart(type=kind if isinstance(kind, str) else "", raw=d)
-    return cast(Part, build(d))
-
-
-def _parts(v: Any, _: Any = None) -> tuple[Part, ...]:
-    return tuple(part_from_dict(p) for p in v) if isinstance(v, list) else ()
 
 
 # -- messages -------------------------------------------------------------------------------
@@ -148,27 +77,127 @@ class ModelRef:
 register_model(ModelRef)
 
 
-@attrs.frozen(kw_only=True, slots=False)
-class MessageMetadata:
-    """When a message was recorded (user) or started (assistant), its model and usage."""
+@attrs.frozen(kw_only=True, slots=False, eq=False, repr=False)
+class MessageMetadata(Mapping[str, Any]):
+    """A message's metadata: its JSON object as a read-only mapping, plus typed readings of the
+    keys Flue 1.0 (beta.9) set.
+
+    On Flue 2.x the metadata is entirely the agent's (what its ``useResponseStart`` /
+    ``useResponseFinish`` hooks return, deep-merged as the reply streams): read any key with
+    ``metadata["key"]`` or ``metadata.get("key")``, iterate it, or take ``dict(metadata)``.
+    On beta.9 the server set ``timestamp`` (when a user message was recorded or an assistant
+    message started), ``usage`` and ``model``: the attributes of those names read them typed
+    (``usage`` a `PromptUsage`, ``model`` a `ModelRef`; None when absent or of another shape,
+    as when a 2.x agent uses those keys for something else), while ``metadata["usage"]`` is the
+    JSON value itself.
+
+    The mapping is ``raw``, so a `MessageMetadata` built by hand with only the attributes is an
+    empty mapping. Two metadata are equal when their attributes and mappings are; a metadata
+    equals a plain dict holding the same keys and values.
+    """
 
     timestamp: str | None = None
     usage: PromptUsage | None = None
     model: ModelRef | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.raw
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MessageMetadata):
+            return (self.timestamp, self.usage, self.model, self.raw) == (
+                other.timestamp,
+                other.usage,
+                other.model,
+                other.raw,
+            )
+        if isinstance(other, Mapping):
+            return self.raw == dict(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.timestamp, self.usage, self.model))
+
+    def __repr__(self) -> str:
+        return f"MessageMetadata({self.raw!r})"
+
+
+_structure_metadata = register_model(MessageMetadata)
+
+
+def metadata_from_dict(d: dict[str, Any]) -> MessageMetadata:
+    """A `MessageMetadata` over the JSON object `d` (kept as its mapping)."""
+    return _structure_metadata(d)
+
+
+def _str_dict(v: Any, _: Any = None) -> dict[str, str] | None:
+    if not isinstance(v, dict):
+        return None
+    return {k: x for k, x in v.items() if isinstance(k, str) and isinstance(x, str)}
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SignalDescriptor:
+    """What a ``system`` message projected from a signal says about it (Flue 2.x): the
+    signal's ``tag_name`` and ``attributes`` (string values; any other value is left out
+    here and kept in ``raw``)."""
+
+    tag_name: str | None = None
+    attributes: dict[str, str] | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
-register_model(MessageMetadata)
+register_model(SignalDescriptor, hooks={"attributes": _str_dict})
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SettlementMarker:
+    """The marker on the advisory message the server appends when a submission settles short
+    of a reply (Flue 2.x): ``outcome`` is ``"failed"`` or ``"aborted"``. The message's
+    ``submission_id`` names the submission."""
+
+    outcome: str | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
+register_model(SettlementMarker)
 
 
 @attrs.frozen(kw_only=True, slots=False)
 class Message:
-    """One message of a conversation: ``role`` is ``"user"`` or ``"assistant"``;
-    ``submission_id`` is set on messages of a tracked submission when the server says so."""
+    """One message of a conversation.
+
+    ``role`` is ``"user"``, ``"assistant"`` or (Flue 2.x) ``"system"``: every message that is
+    neither chat nor an answer, such as a signal delivered to the agent or a runtime advisory.
+    ``submission_id`` is set on messages of a tracked submission when the server says so. An
+    assistant message is one whole reply: every step of it accumulates as parts.
+
+    Flue 2.x also sends ``purpose`` (``"user"``, ``"assistant"``, ``"dispatch"`` for a signal
+    sent to the agent, ``"advisory"`` for the runtime's own notices; the list may grow),
+    ``display`` (``"visible"``, ``"diagnostic"`` or ``"hidden"``: how a transcript should
+    treat it), ``turn_id`` (shared by the messages of one model round trip), ``signal`` (on a
+    ``system`` message from a signal) and ``settlement`` (on the advisory of a submission that
+    failed or was aborted). All read None on beta.9.
+    """
 
     id: str | None = None
     role: str | None = None
+    purpose: str | None = None
+    display: str | None = None
     submission_id: str | None = None
+    turn_id: str | None = None
+    signal: SignalDescriptor | None = None
+    settlement: SettlementMarker | None = None
     parts: tuple[Part, ...] = ()
     metadata: MessageMetadata | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
@@ -179,7 +208,9 @@ class Message:
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
 
 
-_structure_message = register_model(Message, hooks={"parts": _parts})
+_structure_message = register_model(
+    Message, hooks={"parts": parts_from_list}, rare=("signal", "settlement")
+)
 
 
 def message_from_dict(d: Any) -> Message:
@@ -195,13 +226,22 @@ def _messages(v: Any, _: Any = None) -> tuple[Message, ...]:
 
 @attrs.frozen(kw_only=True, slots=False)
 class Settlement:
-    """How one submission ended: ``outcome`` is ``"completed"`` (with ``result``),
-    ``"failed"`` or ``"aborted"`` (with ``error``, the JSON value the server sent)."""
+    """How one submission ended: ``outcome`` is ``"completed"``, ``"failed"`` or
+    ``"aborted"`` (with ``error``, the JSON value the server sent).
+
+    ``result`` is the reply's ``{text, usage, model}`` on Flue 1.0 (beta.9), None on 2.x.
+    ``answered_by_submission_id`` (Flue 2.x) names the submission whose reply answered this
+    one: a message sent while a reply was streaming joins that reply, and both settle naming
+    the first submission. ``timestamp`` is when it settled, when the server says so (a
+    ``submission-settled`` chunk does; a history snapshot does not).
+    """
 
     submission_id: str | None = None
     outcome: str | None = None
     result: Any = None
     error: Any = None
+    answered_by_submission_id: str | None = None
+    timestamp: str | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
@@ -233,10 +273,17 @@ class ConversationState:
 
 @attrs.frozen(kw_only=True, slots=False)
 class ConversationSnapshot:
-    """A whole conversation read at ``offset`` (``agents.history()``)."""
+    """A whole conversation read at ``offset`` (``agents.history()``).
+
+    ``incarnation`` (Flue 2.x) names the generation of the stream it was read from: a stream
+    that was reset and grew again (a development server restarted on its in-memory store)
+    has another one, and offsets of the old one mean nothing in it. None on beta.9, and in
+    the snapshot of a ``conversation-reset`` chunk.
+    """
 
     conversation_id: str | None = None
     offset: str | None = None
+    incarnation: str | None = None
     messages: tuple[Message, ...] = ()
     settlements: tuple[Settlement, ...] = ()
     v: int | None = None
@@ -289,8 +336,15 @@ def agent_result_from_value(v: Any) -> AgentResult:
 
 @attrs.frozen(kw_only=True, slots=False)
 class AgentSendResult:
-    """A prompt the agent accepted: its ``submission_id``, and where its events are
-    (``stream_url`` read from ``offset``). Pass it to ``agents.wait()``.
+    """A message the agent accepted (its admission; also named ``flue.Admission``): its
+    ``submission_id``, and where its events are (``stream_url`` read from ``offset``). Pass it
+    to ``wait()`` or ``read()``.
+
+    ``uid`` (Flue 2.x) identifies the conversation's instance: minted when this message
+    created the conversation, echoed when it continued one; pass it back to make sure later
+    messages reach the same instance. ``deduplicated`` is True when the message's idempotency
+    key had been sent before: the server answered with the original submission (and
+    ``offset`` ``"-1"``, the stream's start) and ran nothing again.
 
     ``conversation_url`` is the conversation's URL as the client addressed it (what `wait()`
     reads; None when the result was built from saved values, then ``stream_url`` is used).
@@ -299,11 +353,18 @@ class AgentSendResult:
     submission_id: str
     stream_url: str | None = None
     offset: str | None = None
+    uid: str | None = None
+    deduplicated: bool = False
     conversation_url: str | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
 
-_structure_send = register_model(AgentSendResult, hooks={"conversation_url": lambda v, _: None})
+Admission = AgentSendResult
+
+_structure_send = register_model(
+    AgentSendResult,
+    hooks={"conversation_url": lambda v, _: None, "deduplicated": lambda v, _: v is True},
+)
 
 
 @attrs.frozen(kw_only=True, slots=False)

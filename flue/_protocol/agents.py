@@ -1,36 +1,29 @@
-"""Agent conversations on the wire: the conversation URL, the requests of the agent routes, and
-what a settled submission means.
+"""Agent conversations on the wire, what both server lines share: the conversation URL and the
+requests that are the same on Flue 1.0 (beta.9) and 2.x.
 
-How it works: a conversation is addressed by its URL, ``{base}/agents/{name}/{id}`` (each
-segment percent-encoded, so neither can climb out of ``/agents/``); every request below takes
-that URL, not the name and id, so a client given a conversation URL directly would use them
-unchanged. Prompts ``POST`` the URL (``?wait=result`` to wait), the history is ``GET
-?view=history``, the live chunks are the Durable Streams stream ``?view=updates``, an abort is
-``POST /abort``. `settlement_result` turns the ``submission-settled`` chunk of a submission into
-its result, or the `FlueExecutionError` to raise.
+How it works: a conversation is addressed by its URL: on beta.9 ``{base}/agents/{name}/{id}``
+(each segment percent-encoded, so neither can climb out of ``/agents/``), on 2.x wherever the
+application mounts the agent's router, plus the id. Every request below takes that URL. The
+history is ``GET ?view=history``, the live chunks are the Durable Streams stream
+``?view=updates``, an abort is ``POST /abort``, an attachment ``/attachments/{id}``. What
+differs between the lines (the message body, waiting prompts, results) is in
+`flue._protocol.agents_beta9` and `flue._protocol.agents_v2`; `flue._protocol.lines` learns
+which line a server speaks.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Mapping, Sequence
-from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from flue._models.chunks import SubmissionSettledChunk
-from flue._models.conversation import AgentResult, agent_result_from_value
-from flue._protocol.http import HttpRequest, RequestKind
-from flue.errors import FlueExecutionError, InvalidArgumentError
+from flue._protocol.http import HttpRequest, RequestKind, join_url
+from flue.errors import InvalidArgumentError
 
 __all__ = [
     "absent_delay",
     "build_abort_request",
     "build_history_request",
-    "build_prompt_request",
     "conversation_url",
-    "execution_error_from_api",
-    "settlement_result",
+    "resolve_conversation_url",
     "updates_url",
 ]
 
@@ -51,55 +44,35 @@ def conversation_url(base: str, name: str, conversation_id: str) -> str:
     return f"{base}/agents/{agent}/{_segment('conversation id', conversation_id)}"
 
 
+def resolve_conversation_url(base: str, url_or_path: object) -> str:
+    """A conversation's absolute URL: `url_or_path` as is when absolute (``http``/``https``),
+    else resolved under `base`; trailing slashes dropped. A query or fragment is refused: the
+    calls append their own (``?view=history``, ``/abort``)."""
+    if not isinstance(url_or_path, str) or not url_or_path.strip("/ "):
+        raise InvalidArgumentError(
+            f"a conversation URL must be a non-empty URL or path, got {url_or_path!r}"
+        )
+    parts = urlsplit(url_or_path)
+    if parts.query or parts.fragment or "?" in url_or_path or "#" in url_or_path:
+        raise InvalidArgumentError(
+            "a conversation URL must not carry a query or fragment (the calls add their own "
+            "paths and queries after it); pass credentials with token= or headers="
+        )
+    if parts.scheme and parts.scheme not in ("http", "https"):
+        raise InvalidArgumentError(
+            f"a conversation URL must be http(s) or a path, got scheme {parts.scheme!r}"
+        )
+    if parts.scheme and not parts.netloc:
+        raise InvalidArgumentError(f"{url_or_path!r} has no host")
+    return join_url(base, url_or_path).rstrip("/")
+
+
 def updates_url(url: str) -> str:
     """The stream of a conversation's chunks (``?view=updates``; a ``view`` already in the URL
     is replaced)."""
     base, _, query = url.partition("?")
     kept = [p for p in query.split("&") if p and not p.startswith("view=")]
     return f"{base}?{'&'.join([*kept, 'view=updates'])}"
-
-
-def _image(image: object, index: int) -> dict[str, Any]:
-    if not isinstance(image, Mapping):
-        raise InvalidArgumentError(
-            f"images[{index}] must be a dict like {{'data': <bytes or base64 str>, "
-            f"'mimeType': 'image/png'}}, got {type(image).__name__}"
-        )
-    out = {str(k): v for k, v in image.items()}
-    if "mime_type" in out and "mimeType" not in out:
-        out["mimeType"] = out.pop("mime_type")
-    data = out.get("data")
-    if isinstance(data, bytes | bytearray | memoryview):
-        out["data"] = base64.b64encode(bytes(data)).decode("ascii")
-    elif not isinstance(data, str):
-        raise InvalidArgumentError(f"images[{index}]['data'] must be bytes or a base64 string")
-    if not isinstance(out.get("mimeType"), str):
-        raise InvalidArgumentError(f"images[{index}] needs a 'mimeType' such as 'image/png'")
-    out.setdefault("type", "image")
-    return out
-
-
-def build_prompt_request(
-    url: str, message: object, *, images: Sequence[object] | None = None, wait: bool
-) -> HttpRequest:
-    """``POST {conversation}`` with ``{"message", "images"?}`` (``?wait=result`` to wait).
-
-    Images are dicts ``{"data", "mimeType", "filename"?}``; ``data`` may be bytes (sent base64).
-    """
-    if not isinstance(message, str):
-        raise InvalidArgumentError(f"message must be a string, got {type(message).__name__}")
-    body: dict[str, Any] = {"message": message}
-    if images is not None:
-        if isinstance(images, str | bytes) or not isinstance(images, Sequence):
-            raise InvalidArgumentError("images must be a list of image dicts")
-        body["images"] = [_image(image, i) for i, image in enumerate(images)]
-    return HttpRequest(
-        method="POST",
-        url=f"{url}?wait=result" if wait else url,
-        kind=RequestKind.INVOKE,
-        headers={"Content-Type": "application/json", **_JSON},
-        body=json.dumps(body, separators=(",", ":")).encode(),
-    )
 
 
 def build_history_request(url: str) -> HttpRequest:
@@ -112,44 +85,6 @@ def build_history_request(url: str) -> HttpRequest:
 def build_abort_request(url: str) -> HttpRequest:
     """``POST {conversation}/abort``: stop the work under way and queued."""
     return HttpRequest(method="POST", url=f"{url}/abort", kind=RequestKind.META, headers=_JSON)
-
-
-def settlement_result(chunk: SubmissionSettledChunk) -> AgentResult:
-    """The result of a settled submission; `FlueExecutionError` for a failed or aborted one
-    (``failure`` is the outcome; an outcome this version does not know counts as failed)."""
-    submission_id = chunk.submission_id or ""
-    if chunk.outcome == "completed":
-        return agent_result_from_value(chunk.result)
-    failure = "aborted" if chunk.outcome == "aborted" else "failed"
-    raise FlueExecutionError(
-        target="agent_submission", target_id=submission_id, failure=failure, error=chunk.error
-    )
-
-
-# error types of a ``?wait=result`` prompt whose submission did not complete
-_PROMPT_FAILURES = {"submission_aborted": "aborted", "operation_failed": "failed"}
-
-
-def execution_error_from_api(
-    error_type: str | None, details: Any, body: str
-) -> FlueExecutionError | None:
-    """The `FlueExecutionError` for a ``?wait=result`` prompt answered with the error of a
-    submission that ran and did not complete (None for any other error)."""
-    failure = _PROMPT_FAILURES.get(error_type or "")
-    if failure is None:
-        return None
-    submission_id = ""
-    if isinstance(details, Mapping):
-        value = details.get("submissionId")
-        submission_id = value if isinstance(value, str) else ""
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        envelope = None
-    error = envelope.get("error") if isinstance(envelope, dict) else None
-    return FlueExecutionError(
-        target="agent_submission", target_id=submission_id, failure=failure, error=error
-    )
 
 
 def absent_delay(attempt: int) -> float:

@@ -4,18 +4,44 @@ state, with redelivery dropped and "cannot apply" turned into a request to re-re
 How it works: `apply_chunk(state, chunk)` is a pure function from a `ConversationState` and one
 chunk to the next state; it returns `CannotApply` (never raises) for a chunk it cannot apply: an
 unknown type, a missing field, a message or tool call the state does not hold. `Conversation`
-wraps it with the one piece of memory a follower needs, the position of the last chunk applied:
+wraps it with the memory a follower needs: the position of the last chunk applied, and the
+incarnation (generation) of the stream the state comes from (Flue 2.x; None on beta.9):
 
 * `Conversation.apply(chunk)` -> `APPLIED` (``.state`` changed), `UNCHANGED` (applied, nothing
-  moved: a ``message-started`` seen before), `DROPPED` (a redelivery: its position is at or
-  below the last applied one, so a delta is never appended twice when an SSE reconnect replays
-  a batch), or a `Rehydrate` carrying the reason: re-read the history and call `reset()` with it.
+  moved: a ``message-started`` seen before, a ``stream-checkpoint`` of the same incarnation),
+  `DROPPED` (a redelivery: its position is at or below the last applied one, so a delta is
+  never appended twice when an SSE reconnect replays a batch), or a `Rehydrate` carrying the
+  reason: re-read the history and call `reset()` with it.
 * `reset(snapshot)` starts again from a history snapshot (forgetting the last position: chunks
-  read from the snapshot's offset all come after it).
+  read from the snapshot's offset all come after it), taking its incarnation.
 
-Every chunk carries a ``position`` ``{batch, index}``; positions grow but have gaps, so they are
-only compared. File parts with an attachment ``id`` get the ``url`` of the attachment route
-under the conversation's URL.
+Every chunk but ``stream-checkpoint`` carries a ``position`` ``{batch, index}``; positions grow
+but have gaps, so they are only compared. A ``stream-checkpoint`` is never position-checked: it
+changes nothing when it names the incarnation the state comes from (or when that is not known:
+it is then learnt), and asks for a rehydrate when it names another (the stream was reset and
+grew again, so offsets and positions held belong to a dead generation).
+
+What each chunk does, as the TypeScript SDK's reducer (``@flue/sdk`` 2.0.3) does:
+``message-started`` adds an assistant message (none if it is there: a later step of the same
+reply); ``message-delta`` grows the last text or reasoning part, or opens one; ``tool-input``
+adds a tool part; ``tool-output(-error)`` sets its outcome (and ``duration_ms``);
+``message-metadata`` deep-merges into the message's metadata; ``data-part`` sets the message's
+data part of that name (appended the first time, replaced in place later);
+``message-completed`` marks the text and reasoning parts done; ``submission-settled`` adds or
+replaces the settlement; ``message-appended`` adds or replaces a whole message;
+``conversation-reset`` replaces the state with its snapshot (settlements included).
+
+Flue 1.0 (beta.9) and 2.x differ on ``message-started``: beta.9 puts its ``timestamp`` and
+``model`` into the message's metadata; 2.x sends the agent's ``metadata`` (the timestamp is
+the record's, not metadata), a ``turnId``, and the message is ``purpose="assistant"``,
+``display="visible"``. A chunk with ``model`` is beta.9's; one with ``metadata`` or ``turnId``,
+or any chunk of a stream known to be 2.x (``v2``), is 2.x's.
+
+Cost per chunk: messages are searched from the end (the message being written is the last or
+nearly so), and a changed message is put in a new tuple of messages, an O(n) copy of
+references in the number of messages (a C-level copy; a persistent vector would avoid it).
+File parts with an attachment ``id`` get the ``url`` of the attachment route under the
+conversation's URL.
 """
 
 from __future__ import annotations
@@ -29,10 +55,13 @@ from flue._models.chunks import (
     ChunkPosition,
     ConversationChunk,
     ConversationResetChunk,
+    DataPartChunk,
     MessageAppendedChunk,
     MessageCompletedChunk,
     MessageDeltaChunk,
+    MessageMetadataChunk,
     MessageStartedChunk,
+    StreamCheckpointChunk,
     SubmissionSettledChunk,
     ToolInputChunk,
     ToolOutputChunk,
@@ -41,12 +70,15 @@ from flue._models.chunks import (
 from flue._models.conversation import (
     ConversationSnapshot,
     ConversationState,
-    FilePart,
     Message,
-    MessageMetadata,
+    Settlement,
+    metadata_from_dict,
+)
+from flue._models.parts import (
+    DataPart,
+    FilePart,
     Part,
     ReasoningPart,
-    Settlement,
     TextPart,
     ToolPart,
 )
@@ -61,6 +93,8 @@ __all__ = [
     "Rehydrate",
     "apply_chunk",
     "attachment_url",
+    "deep_merge",
+    "settled_submission",
     "state_from_snapshot",
 ]
 
@@ -151,27 +185,24 @@ def _missing(chunk: ConversationChunk, what: str) -> CannotApply:
 
 
 def apply_chunk(
-    state: ConversationState, chunk: ConversationChunk, conversation_url: str | None = None
+    state: ConversationState,
+    chunk: ConversationChunk,
+    conversation_url: str | None = None,
+    *,
+    v2: bool = False,
 ) -> ConversationState | CannotApply:
-    """`state` with `chunk` applied (the same object when nothing changes), or `CannotApply`."""
+    """`state` with `chunk` applied (the same object when nothing changes), or `CannotApply`.
+    `v2`: the stream is known to be Flue 2.x (module comment, on ``message-started``)."""
     if isinstance(chunk, MessageDeltaChunk):
         return _delta(state, chunk)
     if isinstance(chunk, MessageStartedChunk):
-        if chunk.message_id is None:
-            return _missing(chunk, "messageId")
-        if _find(state.messages, chunk.message_id) >= 0:
-            return state
-        metadata = None
-        if chunk.timestamp is not None or chunk.model is not None:
-            metadata = MessageMetadata(timestamp=chunk.timestamp, model=chunk.model)
-        message = Message(
-            id=chunk.message_id,
-            role="assistant",
-            submission_id=chunk.submission_id,
-            parts=(),
-            metadata=metadata,
-        )
-        return attrs.evolve(state, messages=(*state.messages, message))
+        return _started(state, chunk, v2)
+    if isinstance(chunk, MessageMetadataChunk):
+        return _metadata(state, chunk)
+    if isinstance(chunk, DataPartChunk):
+        return _data_part(state, chunk)
+    if isinstance(chunk, StreamCheckpointChunk):
+        return state  # a marker, not content (`Conversation.apply` acts on it)
     if isinstance(chunk, MessageAppendedChunk):
         if chunk.message is None or chunk.message.id is None:
             return _missing(chunk, "message")
@@ -191,8 +222,9 @@ def apply_chunk(
         message = state.messages[index]
         parts = tuple(_done(p) for p in message.parts)
         metadata = message.metadata
-        if chunk.usage is not None:
-            metadata = attrs.evolve(metadata or MessageMetadata(), usage=chunk.usage)
+        if chunk.usage is not None:  # beta.9: the reply's usage goes into its metadata
+            base = metadata.raw if metadata is not None else {}
+            metadata = metadata_from_dict({**base, "usage": chunk.usage.raw})
         return _replace(state, index, attrs.evolve(message, parts=parts, metadata=metadata))
     if isinstance(chunk, SubmissionSettledChunk):
         if chunk.submission_id is None or chunk.outcome is None:
@@ -202,6 +234,8 @@ def apply_chunk(
             outcome=chunk.outcome,
             result=chunk.result,
             error=chunk.error,
+            answered_by_submission_id=chunk.answered_by_submission_id,
+            timestamp=chunk.timestamp,
             raw={k: v for k, v in chunk.raw.items() if k not in ("type", "position")},
         )
         settlements = state.settlements
@@ -217,6 +251,87 @@ def apply_chunk(
             return _missing(chunk, "snapshot")
         return state_from_snapshot(chunk.snapshot, conversation_url)
     return CannotApply(reason=f"unknown chunk type {chunk.type!r}")
+
+
+def _started(
+    state: ConversationState, chunk: MessageStartedChunk, v2: bool
+) -> ConversationState | CannotApply:
+    if chunk.message_id is None:
+        return _missing(chunk, "messageId")
+    if _find(state.messages, chunk.message_id) >= 0:
+        return state  # a later step of the same reply
+    if chunk.model is None and (v2 or chunk.turn_id is not None or chunk.metadata is not None):
+        message = Message(
+            id=chunk.message_id,
+            role="assistant",
+            purpose="assistant",
+            display="visible",
+            submission_id=chunk.submission_id,
+            turn_id=chunk.turn_id,
+            metadata=None if chunk.metadata is None else metadata_from_dict(chunk.metadata),
+        )
+    else:  # beta.9
+        fields = {"timestamp": chunk.timestamp, "model": chunk.raw.get("model")}
+        found = {k: v for k, v in fields.items() if v is not None}
+        message = Message(
+            id=chunk.message_id,
+            role="assistant",
+            submission_id=chunk.submission_id,
+            metadata=metadata_from_dict(found) if found else None,
+        )
+    return attrs.evolve(state, messages=(*state.messages, message))
+
+
+# keys a JavaScript merge must drop; dropped here too, so the state is the SDK's
+_POLLUTING = frozenset({"__proto__", "constructor", "prototype"})
+
+
+def deep_merge(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` merged into a copy of `base`: a key of `new` wins, except that two objects merge
+    key by key (again deeply); neither input is changed. As the SDK's ``deepMergeMetadata``,
+    keys ``__proto__``, ``constructor`` and ``prototype`` of `new` are left out."""
+    merged = dict(base)
+    for key, value in new.items():
+        if key in _POLLUTING:
+            continue
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _metadata(
+    state: ConversationState, chunk: MessageMetadataChunk
+) -> ConversationState | CannotApply:
+    if chunk.metadata is None:
+        return _missing(chunk, "metadata")
+    index = _find(state.messages, chunk.message_id)
+    if index < 0:
+        return CannotApply(reason=f"message-metadata for unknown message {chunk.message_id!r}")
+    message = state.messages[index]
+    base = message.metadata.raw if message.metadata is not None else {}
+    metadata = metadata_from_dict(deep_merge(base, chunk.metadata))
+    return _replace(state, index, attrs.evolve(message, metadata=metadata))
+
+
+def _data_part(state: ConversationState, chunk: DataPartChunk) -> ConversationState | CannotApply:
+    if chunk.name is None:
+        return _missing(chunk, "name")
+    index = _find(state.messages, chunk.message_id)
+    if index < 0:
+        return CannotApply(reason=f"data-part for unknown message {chunk.message_id!r}")
+    message = state.messages[index]
+    part = DataPart(name=chunk.name, data=chunk.data)
+    parts = message.parts
+    for j, old in enumerate(parts):
+        if isinstance(old, DataPart) and old.name == chunk.name:  # rewritten in place
+            parts = (*parts[:j], part, *parts[j + 1 :])
+            break
+    else:
+        parts = (*parts, part)
+    return _replace(state, index, attrs.evolve(message, parts=parts))
 
 
 def _delta(state: ConversationState, chunk: MessageDeltaChunk) -> ConversationState | CannotApply:
@@ -267,24 +382,54 @@ def _tool_result(
         return _missing(chunk, "toolCallId")
     for index in range(len(state.messages) - 1, -1, -1):
         message = state.messages[index]
-        parts = list(message.parts)
-        for j, part in enumerate(parts):
-            if isinstance(part, ToolPart) and part.tool_call_id == chunk.tool_call_id:
-                if isinstance(chunk, ToolOutputChunk):
-                    parts[j] = attrs.evolve(
-                        part, state="output-available", output=chunk.output, error_text=None
-                    )
-                else:
-                    parts[j] = attrs.evolve(
-                        part, state="output-error", output=None, error_text=chunk.error_text
-                    )
-                return _replace(state, index, attrs.evolve(message, parts=tuple(parts)))
+        j = _tool_part(message.parts, chunk.tool_call_id)
+        if j < 0:
+            continue
+        part = message.parts[j]
+        assert isinstance(part, ToolPart)
+        duration = part.duration_ms if chunk.duration_ms is None else chunk.duration_ms
+        if isinstance(chunk, ToolOutputChunk):
+            done = attrs.evolve(
+                part,
+                state="output-available",
+                output=chunk.output,
+                error_text=None,
+                duration_ms=duration,
+            )
+        else:
+            done = attrs.evolve(
+                part,
+                state="output-error",
+                output=None,
+                error_text=chunk.error_text,
+                duration_ms=duration,
+            )
+        parts = (*message.parts[:j], done, *message.parts[j + 1 :])
+        return _replace(state, index, attrs.evolve(message, parts=parts))
     return CannotApply(reason=f"{chunk.type} for unknown tool call {chunk.tool_call_id!r}")
+
+
+def _tool_part(parts: tuple[Part, ...], tool_call_id: str) -> int:
+    """The index of the part a result of `tool_call_id` goes to, or -1. The steps of one reply
+    share its message, and a tool call id is unique within a step only: the result goes to
+    the last call of that id still waiting for one (as the server's history does), else to
+    the last call of that id."""
+    last = -1
+    for j in range(len(parts) - 1, -1, -1):
+        part = parts[j]
+        if isinstance(part, ToolPart) and part.tool_call_id == tool_call_id:
+            if part.state == "input-available":
+                return j
+            if last < 0:
+                last = j
+    return last
 
 
 class Conversation:
     """A conversation's state as chunks are applied, with redelivery dropped (module
-    comment). ``position`` is the position of the last chunk applied (None after a reset)."""
+    comment). ``position`` is the position of the last chunk applied (None after a reset);
+    ``incarnation`` the stream generation the state comes from (Flue 2.x: the snapshot's, or
+    learnt from the first ``stream-checkpoint`` when the snapshot had none; None on beta.9)."""
 
     def __init__(
         self, snapshot: ConversationSnapshot, *, conversation_url: str | None = None
@@ -292,27 +437,44 @@ class Conversation:
         self.conversation_url = conversation_url
         self.state = state_from_snapshot(snapshot, conversation_url)
         self.position: ChunkPosition | None = None
+        self.incarnation = snapshot.incarnation
 
     def reset(self, snapshot: ConversationSnapshot) -> None:
         """Start again from a history snapshot."""
         self.state = state_from_snapshot(snapshot, self.conversation_url)
         self.position = None
+        self.incarnation = snapshot.incarnation
 
     def apply(self, chunk: ConversationChunk) -> Outcome:
         """Apply one chunk: `APPLIED`, `UNCHANGED`, `DROPPED` or `Rehydrate`."""
+        if isinstance(chunk, StreamCheckpointChunk):
+            return self._checkpoint(chunk)
         position = chunk.position
         if position is None:
             return Rehydrate(reason=f"{chunk.type or 'a'} chunk without a valid position")
         if self.position is not None and position <= self.position:
             return DROPPED
-        result = apply_chunk(self.state, chunk, self.conversation_url)
+        v2 = self.incarnation is not None
+        result = apply_chunk(self.state, chunk, self.conversation_url, v2=v2)
         if isinstance(result, CannotApply):
             return Rehydrate(reason=result.reason)
         self.position = position
+        if isinstance(chunk, ConversationResetChunk) and chunk.snapshot is not None:
+            # a reset's snapshot has no incarnation: the generation is the stream's own
+            self.incarnation = chunk.snapshot.incarnation or self.incarnation
         if result is self.state:
             return UNCHANGED
         self.state = result
         return APPLIED
+
+    def _checkpoint(self, chunk: StreamCheckpointChunk) -> Outcome:
+        if chunk.incarnation is None:
+            return Rehydrate(reason="stream-checkpoint chunk without a valid incarnation")
+        if self.incarnation is None:
+            self.incarnation = chunk.incarnation
+        elif chunk.incarnation != self.incarnation:
+            return Rehydrate(reason="the conversation's stream was reset (incarnation changed)")
+        return UNCHANGED
 
 
 def settled_submission(chunk: Any, submission_id: str) -> SubmissionSettledChunk | None:

@@ -125,24 +125,36 @@ def snippet(body: bytes, limit: int = 200) -> str:
     return text
 
 
-def _envelope(body: bytes) -> tuple[str | None, str | None, Any]:
-    """(type, message, details) from Flue's error envelope, or Nones."""
+@attrs.frozen
+class _Envelope:
+    type: str | None = None
+    message: str | None = None
+    details: Any = None
+    meta: Any = None
+    ref: str | None = None
+    json: bool = False  # the body was JSON (Flue's errors are; an app's plain 404 is not)
+
+
+def _envelope(body: bytes) -> _Envelope:
+    """What Flue's error envelope says (all None when the body carried none)."""
     try:
         doc = load_json(body)
     except (ValueError, UnicodeDecodeError):  # nested too deeply too: the body is shown raw
-        return None, None, None
+        return _Envelope()
     err = doc.get("error") if isinstance(doc, dict) else None
     if isinstance(err, dict):
-        etype = err.get("type")
-        msg = err.get("message")
-        return (
-            etype if isinstance(etype, str) else None,
-            msg if isinstance(msg, str) else None,
-            err.get("details"),
+        etype, msg, ref = err.get("type"), err.get("message"), err.get("ref")
+        return _Envelope(
+            type=etype if isinstance(etype, str) else None,
+            message=msg if isinstance(msg, str) else None,
+            details=err.get("details"),
+            meta=err.get("meta"),
+            ref=ref if isinstance(ref, str) and ref else None,
+            json=True,
         )
     if isinstance(err, str):  # some proxies / older servers: {"error": "text"}
-        return None, err, None
-    return None, None, None
+        return _Envelope(message=err, json=True)
+    return _Envelope(json=True)
 
 
 _HINTS = {
@@ -165,11 +177,14 @@ def api_error(
     workflow: str | None = None,
 ) -> APIError:
     """Build the `APIError` subclass for an error response (`headers` lower-cased)."""
-    etype, server_msg, details = _envelope(body)
+    envelope = _envelope(body)
+    etype, server_msg = envelope.type, envelope.message
+    ref = envelope.ref or headers.get("flue-error-ref") or None
+    plain_404 = status == 404 and not envelope.json  # not Flue's: nothing is mounted there
     retry_after = parse_retry_after(headers.get("retry-after"), now=now)
     cls: type[APIError]
     if status == 404:
-        if etype == "route_not_found":  # the path matched no route: the base URL is wrong
+        if etype == "route_not_found" or plain_404:  # no route there: the URL is wrong
             cls = NotFoundError
         elif etype == "workflow_not_found" or (workflow is not None and etype != "run_not_found"):
             cls = WorkflowNotFoundError
@@ -188,12 +203,46 @@ def api_error(
 
     if server_msg is not None:
         what = f"{etype}: {server_msg}" if etype else server_msg
+        if isinstance(envelope.details, str) and envelope.details.strip():
+            what += f" {snippet(envelope.details.encode(), 300)}"  # Flue says why here
     elif body.strip():
         what = f"non-JSON error body: {snippet(body)!r}"
     else:
         what = "empty body"
     message = f"HTTP {status} from {_strip_query(url)} ({what})."
-    if etype == "route_not_found":
+    if ref is not None:
+        message += f" Server reference: {ref}."
+    if plain_404 and (run_id is not None or workflow is not None):
+        message += (
+            " This is not a Flue 1.0 answer (its errors are JSON): nothing is served at that"
+            " path. Workflows and runs exist in Flue 1.0 only; Flue 2.x has no workflow runs"
+            " (talk to its agents with client.conversation(url)). Otherwise check the base URL."
+        )
+    elif plain_404:
+        message += (
+            " Nothing is served at that path (a plain 404, not one of Flue's JSON errors):"
+            " check the URL, including where the application mounts the agent"
+            " (Flue 2.x: wherever app.ts routes createAgentRouter(...), plus the conversation id)."
+        )
+    elif etype == "agent_instance_not_found":
+        message += (
+            " No conversation of that uid exists at this URL: it was never created, or was"
+            " deleted and created again (a new uid). Send without uid= to continue whatever"
+            " conversation is there, or start a new one."
+        )
+    elif etype == "agent_instance_exists":
+        message += (
+            " create_only=True refused: a conversation already exists at this URL (its uid is"
+            " in error.meta['uid'])."
+        )
+    elif etype == "submission_conflict":
+        message += (
+            " This idempotency_key was already used for a different message (the existing"
+            " submission is error.meta['submissionId']); use a fresh key for a new message."
+        )
+    elif etype == "stream_offset_gone":
+        message += " The offset is past the head of the conversation's stream (it was reset)."
+    elif etype == "route_not_found":
         message += (
             " Nothing is served at that path: check the base URL, including its path prefix"
             " (it must be the URL under which the app serves /runs and /workflows)."
@@ -219,9 +268,11 @@ def api_error(
         message,
         status=status,
         error_type=etype,
-        details=details,
+        details=envelope.details,
         body=body[:4096].decode("utf-8", "replace"),
         retry_after=retry_after,
+        meta=envelope.meta,
+        ref=ref,
     )
 
 

@@ -30,6 +30,7 @@ from flue._protocol.http import (
     normalize_base_url,
     with_params,
 )
+from flue._protocol.lines import ServerLines
 from flue._protocol.params import (
     LiveArg,
     check_offset,
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent o
     from flue._protocol.batches import Decode
     from flue._protocol.reader import ReadMachine
     from flue._sync._agents import Agents
+    from flue._sync._conversation import Conversation
     from flue._sync._stream import BatchStream
 
 __all__ = ["FlueClient", "Runs", "Streams", "Workflows"]
@@ -211,6 +213,7 @@ class FlueClient:
         self.workflows = Workflows(self, self.runs)
         self.streams = Streams(self)
         self._agents: Agents | None = None
+        self._lines = ServerLines()  # which Flue line each server speaks, once it said so
 
     @property
     def agents(self) -> Agents:
@@ -222,6 +225,24 @@ class FlueClient:
 
             self._agents = Agents(self)
         return self._agents
+
+    def conversation(self, url: str) -> Conversation:
+        """One agent conversation, addressed by its URL: an absolute ``http(s)`` URL, or a
+        path resolved under `base_url` (``"agents/assistant/conv-1"``).
+
+        On Flue 2.x an application mounts an agent's router wherever it likes: the URL is that
+        mount plus the conversation id. On Flue 1.0 (beta.9) it is ``agents/{name}/{id}``
+        (what `agents` uses). The same calls work against both; which line the server speaks
+        is learnt from its answers.
+
+        Raises:
+            InvalidArgumentError: not a URL or path, or a URL with a query or fragment.
+        """
+        from flue._protocol.agents import resolve_conversation_url
+        from flue._sync._conversation import Conversation
+
+        self._check_open()
+        return Conversation(self, resolve_conversation_url(self.base_url, url))
 
     def __repr__(self) -> str:
         auth = ", token=<set>" if self._token is not None else ""

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from flue._protocol.hooks import is_async_callable
+from flue._protocol.lines import ServerLines
 from flue._protocol.params import LiveArg, query_pairs
 from flue._transports._requests import Transport, call_user
 from flue.errors import InvalidArgumentError, Secrets
@@ -37,6 +38,7 @@ class ClientHost(Protocol):
     catchup: Literal["get", "sse"]
     _transport: Transport
     _secrets: Secrets
+    _lines: ServerLines
 
     def _call_json(
         self,

@@ -21,11 +21,13 @@ from flue._protocol.agents import (
     absent_delay,
     build_abort_request,
     build_history_request,
-    build_prompt_request,
     conversation_url,
+    updates_url,
+)
+from flue._protocol.agents_beta9 import (
+    build_prompt_request,
     execution_error_from_api,
     settlement_result,
-    updates_url,
 )
 from flue._protocol.conversation import (
     APPLIED,
