@@ -40,6 +40,7 @@ from flue.errors import (
 if TYPE_CHECKING:
     from flue._async._agents import AsyncAgents
     from flue._async._client import AsyncFlueClient
+    from flue._async._conversation import AsyncConversation
     from flue._async._observe import AsyncConversationObserver
     from flue._async._stream import AsyncBatchStream, AsyncRunStream
     from flue._models.conversation import Admission
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from flue._settings import RetryPolicy, Timeout
     from flue._sync._agents import Agents
     from flue._sync._client import FlueClient
+    from flue._sync._conversation import Conversation
     from flue._sync._observe import ConversationObserver
     from flue._sync._stream import BatchStream, RunStream
 
@@ -63,6 +65,7 @@ __all__ = [
     "Agents",
     "AsyncAgents",
     "AsyncBatchStream",
+    "AsyncConversation",
     "AsyncConversationObserver",
     "AsyncFlueClient",
     "AsyncRunStream",
@@ -73,6 +76,7 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "ConnectionLostError",
+    "Conversation",
     "ConversationObserver",
     "FlueClient",
     "FlueError",
@@ -123,6 +127,8 @@ _LAZY = {
     "ConversationObserver": "flue._sync._observe",
     "AsyncAgents": "flue._async._agents",
     "AsyncConversationObserver": "flue._async._observe",
+    "Conversation": "flue._sync._conversation",
+    "AsyncConversation": "flue._async._conversation",
     "Admission": "flue._models.conversation",
     "ImageAttachment": "flue._models.messages",
     "Signal": "flue._models.messages",

@@ -91,7 +91,7 @@ def _check_optional_str(_: Any, attribute: attrs.Attribute[Any], value: object) 
         )
 
 
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(slots=False)
 class ImageAttachment:
     """An image sent with a `UserMessage`.
 
@@ -160,7 +160,7 @@ def _check_body(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         raise InvalidArgumentError(f"a message body must be a str, got {_type_name(value)}")
 
 
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(slots=False)
 class UserMessage:
     """A user's chat message: its text ``body`` and image ``attachments``.
 
@@ -222,7 +222,7 @@ def _check_tag_name(_: Any, attribute: attrs.Attribute[Any], value: object) -> N
         )
 
 
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(slots=False)
 class Signal:
     """A structured event delivered to an agent (Flue 2.x): a webhook, a schedule, a message
     from another surface the agent takes part in.
