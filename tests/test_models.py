@@ -700,3 +700,118 @@ def test_inline_checks_agree_with_the_converter_hooks(value: Any) -> None:
         assert getattr(built, name) is hook(value, None), name
         if hints[name] is not Any:
             assert converter.structure(value, hints[name]) is hook(value, None)
+
+
+# --- agent conversations: the Flue 2.x fields -----------------------------------------------
+
+
+def test_conversation_names_are_public() -> None:
+    import flue
+    import flue.models as models
+
+    assert flue.Admission is models.Admission is models.AgentSendResult
+    assert flue.Reply is models.Reply
+    for name in ("DataPart", "DataPartChunk", "MessageMetadataChunk", "StreamCheckpointChunk",
+                 "SettlementMarker", "SignalDescriptor"):  # fmt: skip
+        assert name in models.__all__ and getattr(models, name).__doc__
+
+
+def test_admission_fields_on_both_lines() -> None:
+    from flue.models import Admission
+
+    doc = {"streamUrl": "http://h/a/c", "offset": "-1", "submissionId": "sub_ik_0f",
+           "uid": "inst_01", "deduplicated": True}  # fmt: skip
+    admission = converter.structure(doc, Admission)
+    assert (admission.uid, admission.deduplicated, admission.offset) == ("inst_01", True, "-1")
+    assert admission.raw is doc and admission.conversation_url is None
+    beta9 = converter.structure({"submissionId": "s", "offset": "0_0"}, Admission)
+    assert beta9.uid is None and beta9.deduplicated is False
+    odd = converter.structure({"submissionId": "s", "deduplicated": "true", "uid": 1}, Admission)
+    assert odd.deduplicated is False and odd.uid is None
+    assert Admission(submission_id="s").deduplicated is False
+
+
+def test_message_metadata_is_a_read_only_mapping() -> None:
+    from flue.models import MessageMetadata, ModelRef, message_from_dict
+
+    raw = {"timestamp": "t", "usage": {"input": 1}, "model": {"provider": "p", "id": "m"},
+           "custom": {"k": [1]}}  # fmt: skip
+    message = message_from_dict({"id": "m", "role": "assistant", "metadata": raw})
+    metadata = message.metadata
+    assert isinstance(metadata, MessageMetadata)
+    assert metadata.timestamp == "t" and metadata.model == ModelRef(provider="p", id="m")
+    assert metadata.usage is not None and metadata.usage.input == 1
+    assert metadata["custom"] == {"k": [1]} and metadata.get("nope", 5) == 5
+    assert "custom" in metadata and "nope" not in metadata and len(metadata) == 4
+    assert list(metadata) == list(raw) and dict(metadata) == raw
+    assert metadata == raw and raw == metadata and metadata != {"custom": {"k": [1]}}
+    assert metadata == converter.structure(raw, MessageMetadata)
+    assert metadata != converter.structure({**raw, "custom": 2}, MessageMetadata)
+    assert metadata != 5
+    with pytest.raises(KeyError):
+        metadata["nope"]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        metadata.timestamp = "x"  # type: ignore[misc]
+    assert repr(metadata).startswith("MessageMetadata({'timestamp': 't'")
+    assert hash(metadata) == hash(converter.structure(raw, MessageMetadata))
+    for clone in (pickle.loads(pickle.dumps(message)), copy.deepcopy(message)):
+        assert clone == message and clone.metadata == raw
+    # a 2.x agent's keys of those names but other shapes read None typed, as they are mapped
+    odd = converter.structure({"model": "fake/echo", "usage": 3}, MessageMetadata)
+    assert odd.model is None and odd.usage is None and odd["model"] == "fake/echo"
+    assert MessageMetadata(timestamp="t") == {}  # built by hand: the mapping is raw
+
+
+def test_data_parts_read_by_their_type() -> None:
+    from flue.models import DataPart, Message, UnknownPart
+
+    part = converter.structure({"type": "data-chart", "data": [1]}, DataPart)
+    assert part == DataPart(name="chart", data=[1]) and part.type == "data-chart"
+    with pytest.raises(ProtocolError):
+        converter.structure({"type": "text"}, DataPart)
+    message = converter.structure(
+        {"parts": [{"type": "data-x"}, {"type": "datax", "data": 1}]}, Message
+    )
+    assert message.parts[0] == DataPart(name="x")
+    assert isinstance(message.parts[1], UnknownPart)
+
+
+def _walk(obj: Any) -> None:
+    """`assert_truthful` down every nested model, those in tuples too."""
+    assert_truthful(obj)
+    for a in attrs.fields(type(obj)):
+        value = getattr(obj, a.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if attrs.has(type(item)):
+                _walk(item)
+
+
+CHUNK_TYPES = [
+    "conversation-reset", "message-appended", "message-started", "message-metadata",
+    "data-part", "message-delta", "tool-input", "tool-output", "tool-output-error",
+    "message-completed", "submission-settled", "stream-checkpoint",
+]  # fmt: skip
+CHUNK_KEYS = st.sampled_from(
+    ["conversationId", "messageId", "submissionId", "turnId", "metadata", "timestamp", "model",
+     "name", "data", "kind", "delta", "toolCallId", "toolName", "input", "output", "durationMs",
+     "errorText", "usage", "outcome", "result", "error", "answeredBySubmissionId",
+     "incarnation", "position", "message", "snapshot", "purpose", "display", "signal",
+     "settlement", "parts", "messages", "settlements", "attributes", "tagName"]
+) | st.text(max_size=6)  # fmt: skip
+NESTED = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.dictionaries(CHUNK_KEYS, inner, max_size=4) | st.lists(inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=250)
+@given(st.sampled_from(CHUNK_TYPES), st.dictionaries(CHUNK_KEYS, NESTED, max_size=6))
+def test_any_json_object_reads_as_a_chunk(kind: str, d: dict[str, Any]) -> None:
+    from flue.models import chunk_from_dict
+
+    d["type"] = kind
+    snapshot = copy.deepcopy(d)
+    chunk = chunk_from_dict(d)
+    assert chunk.type == kind and chunk.raw is d and d == snapshot
+    _walk(chunk)
