@@ -29,7 +29,11 @@ adds a tool part; ``tool-output(-error)`` sets its outcome (and ``duration_ms``)
 data part of that name (appended the first time, replaced in place later);
 ``message-completed`` marks the text and reasoning parts done; ``submission-settled`` adds or
 replaces the settlement; ``message-appended`` adds or replaces a whole message;
-``conversation-reset`` replaces the state with its snapshot (settlements included).
+``conversation-reset`` replaces the state with its snapshot (settlements included). Two
+choices differ from the SDK: a chunk for a message or tool call the state does not hold asks
+for a rehydrate (the SDK ignores it), and a tool result goes to the last call of its id still
+waiting for one, as the server's history places it (the SDK updates every call of that id in
+the message; the ids repeat when a reply's steps reuse them).
 
 Flue 1.0 (beta.9) and 2.x differ on ``message-started``: beta.9 puts its ``timestamp`` and
 ``model`` into the message's metadata; 2.x sends the agent's ``metadata`` (the timestamp is
