@@ -6,7 +6,8 @@ of batches received but not yet handed over. Invariants:
 * `offset` moves only in `confirm()`, to the ``next_offset`` of a batch the caller has whole,
   so resuming from it never skips an item;
 * the queue holds, in order, only batches that bring something new: items (which must move
-  the offset), a new offset, the first "up to date" at an offset, or the end of the stream;
+  the offset, except Flue 2.x's ``stream-checkpoint`` marker, which starts every answer of a
+  conversation's stream at the offset it was read from and is no content), a new offset, the first "up to date" at an offset, or the end of the stream;
   `frontier` is the ``next_offset`` of the last one queued (the checkpoint when none is);
 * an offset never comes back: a batch whose ``next_offset`` is an earlier checkpoint, or an
   offset already reached on the same connection, is a `ProtocolError` (a server whose offsets
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 
 from flue._protocol.batches import Batch
+from flue._protocol.lines import is_checkpoint
 from flue.errors import ProtocolError
 
 __all__ = ["Delivery"]
@@ -63,7 +65,7 @@ class Delivery:
             if batch.cursor is not None:
                 self.cursor = batch.cursor
             return False
-        if batch.items and offset == self.frontier:
+        if batch.items and offset == self.frontier and not all(map(is_checkpoint, batch.items)):
             raise ProtocolError(
                 f"the server sent {len(batch.items)} item(s) without moving the offset past "
                 f"them (still {offset!r}); resuming would deliver them again and again"

@@ -278,7 +278,7 @@ def test_wait_restarts_from_the_origin_after_416(
     past_head = type(admission)(
         submission_id=admission.submission_id,
         stream_url=admission.stream_url,
-        offset="0000000000009999_0000000000000000",
+        offset="0000000000000000_0000000000099999",  # past the head: 416
         conversation_url=conversation.url,
     )
     settlement = conversation.wait(past_head)
