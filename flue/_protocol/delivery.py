@@ -8,7 +8,8 @@ of batches received but not yet handed over. Invariants:
 * the queue holds, in order, only batches that bring something new: items (which must move
   the offset, except Flue 2.x's ``stream-checkpoint`` marker, which starts every answer of a
   conversation's stream at the offset it was read from and is no content), a new offset,
-  the first "up to date" at an offset, or the end of the stream; `frontier` is the ``next_offset`` of the last one queued (the checkpoint when none is);
+  the first "up to date" at an offset, or the end of the stream; `frontier` is the
+  ``next_offset`` of the last one queued (the checkpoint when none is);
 * an offset never comes back: a batch whose ``next_offset`` is an earlier checkpoint, or an
   offset already reached on the same connection, is a `ProtocolError` (a server whose offsets
   cycle or go backwards would otherwise be read forever). Offsets stay opaque: they are only
