@@ -26,6 +26,7 @@ from flue import (
     RetryPolicy,
     ServerError,
     Signal,
+    Timeout,
     UserMessage,
 )
 from flue.models import AgentSendResult, MessageDeltaChunk
@@ -187,3 +188,17 @@ def test_observer_phases(server: FlueTestServer) -> None:
                     break
         assert phases[0] in ("connecting", "live") and phases[-1] == "live"
         assert observer.phase == "closed"
+
+
+def test_a_silent_stream_is_dropped_and_reopened(server: FlueTestServer) -> None:
+    agent = server.add_agent("quiet", pause_after=1)
+    with FlueClient(server.url, token=TOKEN, retry=FAST, timeout=Timeout(stall=0.3)) as client:
+        conversation = client.conversation("agents/quiet/c-stall")
+        sent = conversation.send("one two")
+        # the first SSE read goes silent after its headers: the stall watchdog drops it
+        rule = server.faults.add(Fault.stall(), mode="sse", times=1)
+        agent.resume()
+        settlement = conversation.wait(sent)
+    assert settlement.outcome == "completed" and rule.hits == 1
+    sse_reads = [r for r in server.requests if ("live", "sse") in r.query]
+    assert len(sse_reads) >= 2  # reopened after the stall

@@ -28,6 +28,7 @@ from flue import (
     NotFoundError,
     RequestInfo,
     RetryPolicy,
+    ServerError,
     Signal,
     UserMessage,
 )
@@ -320,3 +321,14 @@ def test_the_line_is_learnt_at_no_extra_round_trip(target: RealFlueServer) -> No
     assert sent[0] == ("POST", "")
     assert sent[-1] == ("GET", "view=history")
     assert all(m == "GET" for m, _ in sent[1:])
+
+
+@V2
+def test_a_server_failure_carries_its_reference(client: FlueClient, target: RealFlueServer) -> None:
+    # the app's /api/unregistered mount routes to a function that is no agent: a 500 with a ref
+    conversation = client.conversation(conversation_path(target, "ref", mount="unregistered"))
+    with pytest.raises(ServerError) as info:
+        conversation.send("hello")
+    assert info.value.ref is not None and info.value.ref.startswith("err_")
+    assert info.value.ref in str(info.value)
+    assert "not sent again" in str(info.value)  # a 500 to a POST without an idempotency key
