@@ -7,7 +7,7 @@ What is checked here is what the client decides on its own: URLs, which body goe
 and after the server's line is known (counted with request hooks), what is refused before
 anything is sent, retries of a send, the follow of a submission, the observer's phases. The
 same calls against real beta.9 and 2.x servers are in tests/interop/_async/
-test_conversations_real.py.
+test_agents_conv_real.py (collected where the app has agents).
 """
 
 from __future__ import annotations
