@@ -1,4 +1,6 @@
-"""A TCP proxy on 127.0.0.1 that cuts every connection after a random 1-6 KB.
+"""A TCP proxy on 127.0.0.1 that cuts every connection after a random 1-6 KB (or after the
+budgets given for its first connections: ``budgets=[0]`` loses the first answer whole while its
+request still reaches the server).
 
 What a flaky middlebox does to long-lived HTTP: each accepted connection is forwarded to the
 upstream server, and once the bytes sent back to the client reach that connection's budget
@@ -21,7 +23,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +53,7 @@ class CuttingProxy:
         min_bytes: int = 1024,
         max_bytes: int = 6144,
         clock: Callable[[], float] = time.perf_counter,
+        budgets: Iterable[int] = (),
     ) -> None:
         parts = urlsplit(upstream)
         if parts.hostname is None or parts.port is None:
@@ -58,6 +61,8 @@ class CuttingProxy:
         self._upstream = (parts.hostname, parts.port)
         self._rng = random.Random(seed)
         self._min, self._max = min_bytes, max_bytes
+        # scripted budgets of the first connections, in order (0: the answer is lost whole)
+        self._budgets = list(budgets)
         self._clock = clock
         self._lock = threading.Lock()
         self._accepts: list[float] = []
@@ -134,7 +139,9 @@ class CuttingProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        budget = self._rng.randint(self._min, self._max)
+        with self._lock:
+            scripted = self._budgets.pop(0) if self._budgets else None
+        budget = self._rng.randint(self._min, self._max) if scripted is None else scripted
         writer.transport.set_write_buffer_limits(0)  # drain() then means "handed to the kernel"
         with self._lock:
             self._accepts.append(self._clock())

@@ -30,6 +30,7 @@ from flue import (
     RetryPolicy,
     ServerError,
     Signal,
+    TransportError,
     UserMessage,
 )
 from flue.models import (
@@ -39,6 +40,7 @@ from flue.models import (
     TextPart,
 )
 from tests.interop.realserver import RealFlueServer
+from tests.reliability.cutproxy import CuttingProxy
 
 pytestmark = [pytest.mark.timeout(60)]
 BOTH = pytest.mark.flue_lines("1.0", "2")
@@ -332,3 +334,36 @@ def test_a_server_failure_carries_its_reference(client: FlueClient, target: Real
     assert info.value.ref is not None and info.value.ref.startswith("err_")
     assert info.value.ref in str(info.value)
     assert "not sent again" in str(info.value)  # a 500 to a POST without an idempotency key
+
+
+@V2
+def test_a_lost_answer_is_retried_safely_with_an_idempotency_key(
+    target: RealFlueServer,
+) -> None:
+    upstream = target.url
+    path = conversation_path(target, "lost")
+    kw: dict[str, Any] = {"token": target.token, "retry": RETRY}
+    # the first answer is lost whole, after the server admitted the message
+    with CuttingProxy(upstream, budgets=[0], min_bytes=10**9, max_bytes=10**9) as proxy:
+        with FlueClient(proxy.url, **kw) as client:
+            conversation = client.conversation(path)
+            admission = conversation.send("exactly once", idempotency_key=new_id("key"))
+            assert len(proxy.cuts) == 1
+            assert admission.deduplicated is True  # the retry got the original receipt
+            assert (conversation.read(admission)).text == "echo: exactly once"
+            history = conversation.history()
+    assert [m.role for m in history.messages] == ["user", "assistant"]
+
+
+@V2
+def test_a_lost_answer_without_a_key_is_not_sent_twice(target: RealFlueServer) -> None:
+    path = conversation_path(target, "lost1")
+    kw: dict[str, Any] = {"token": target.token, "retry": RETRY}
+    with CuttingProxy(target.url, budgets=[0], min_bytes=10**9, max_bytes=10**9) as proxy:
+        with FlueClient(proxy.url, **kw) as client:
+            conversation = client.conversation(path)
+            with pytest.raises(TransportError, match="not sent again"):
+                conversation.send("at most once")
+            assert len(proxy.accepts) == 1
+            history = conversation.history()  # it did arrive: delivered once
+    assert [m.text for m in history.messages if m.role == "user"] == ["at most once"]
