@@ -17,7 +17,7 @@ Both server lines parse with the same models: Flue 1.0 (beta.9) fields stay (``u
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -269,6 +269,101 @@ class ConversationState:
             if s.submission_id == submission_id:
                 return s
         return None
+
+    if not TYPE_CHECKING:  # hidden from type checkers, which would allow any attribute
+
+        def __getattr__(self, name):
+            # Only reached for a state the reducer built with a message being written
+            # (`with_message`): ``messages`` is not in its __dict__ until first read, then
+            # built once from the shared tuple and the one message that differs, and kept.
+            spine = self.__dict__.get(_SPINE)
+            if name != "messages" or spine is None:
+                raise AttributeError(name)
+            base, index, hot = spine
+            messages = (*base[:index], hot, *base[index + 1 :])
+            self.__dict__["messages"] = messages
+            return messages
+
+
+# How a delta costs O(1) in the length of the conversation: a state the reducer builds for a
+# change to one message keeps (base, index, message) under this key of its __dict__ instead of
+# a new ``messages`` tuple: ``base`` is a tuple shared with the states before it (its slot
+# ``index`` may be stale) and ``message`` is what that slot holds now. The next change to the
+# same message makes another such state over the same base; a change to another message, or a
+# new message, builds one new tuple (O(n), once per message, not per delta). ``messages`` is
+# built on first read (`ConversationState.__getattr__`), so equality, hashing, repr and
+# ``attrs.evolve`` see an ordinary tuple.
+_SPINE = "_flue_spine"
+
+
+def _spine(state: ConversationState) -> tuple[tuple[Message, ...], int, Message | None]:
+    spine = state.__dict__.get(_SPINE)
+    return spine if spine is not None else (state.messages, -1, None)
+
+
+def _lazy_state(
+    template: ConversationState,
+    spine: tuple[tuple[Message, ...], int, Message],
+    settlements: tuple[Settlement, ...],
+) -> ConversationState:
+    state: ConversationState = object.__new__(ConversationState)
+    state.__dict__.update(
+        {"conversation_id": template.conversation_id, "settlements": settlements, _SPINE: spine}
+    )
+    return state
+
+
+def message_count(state: ConversationState) -> int:
+    """``len(state.messages)``, without building the tuple."""
+    return len(_spine(state)[0])
+
+
+def message_at(state: ConversationState, index: int) -> Message:
+    """``state.messages[index]`` (index >= 0), without building the tuple."""
+    base, hot_index, hot = _spine(state)
+    return hot if index == hot_index and hot is not None else base[index]
+
+
+def find_message(state: ConversationState, message_id: str | None) -> int:
+    """The index of the last message with this id, or -1: the message being written first
+    (O(1)), else a scan from the end."""
+    if message_id is None:
+        return -1
+    base, hot_index, hot = _spine(state)
+    if hot is not None and hot.id == message_id:
+        return hot_index
+    for i in range(len(base) - 1, -1, -1):
+        if i != hot_index and base[i].id == message_id:
+            return i
+    return -1
+
+
+def with_message(state: ConversationState, index: int, message: Message) -> ConversationState:
+    """`state` with message `index` replaced: O(1) when it is the message the last change
+    wrote (or there was none), else one O(n) copy."""
+    base, hot_index, hot = _spine(state)
+    if hot is not None and hot_index != index:
+        base = state.messages
+    return _lazy_state(state, (base, index, message), state.settlements)
+
+
+def with_appended(state: ConversationState, message: Message) -> ConversationState:
+    """`state` with `message` added at the end (one O(n) copy)."""
+    return ConversationState(
+        conversation_id=state.conversation_id,
+        messages=(*state.messages, message),
+        settlements=state.settlements,
+    )
+
+
+def with_settlements(
+    state: ConversationState, settlements: tuple[Settlement, ...]
+) -> ConversationState:
+    """`state` with other settlements, the messages shared (not copied)."""
+    spine = state.__dict__.get(_SPINE)
+    if spine is None:
+        return attrs.evolve(state, settlements=settlements)
+    return _lazy_state(state, spine, settlements)
 
 
 @attrs.frozen(kw_only=True, slots=False)

@@ -41,9 +41,12 @@ the record's, not metadata), a ``turnId``, and the message is ``purpose="assista
 ``display="visible"``. A chunk with ``model`` is beta.9's; one with ``metadata`` or ``turnId``,
 or any chunk of a stream known to be 2.x (``v2``), is 2.x's.
 
-Cost per chunk: messages are searched from the end (the message being written is the last or
-nearly so), and a changed message is put in a new tuple of messages, an O(n) copy of
-references in the number of messages (a C-level copy; a persistent vector would avoid it).
+Cost per chunk, in the number n of messages: a chunk for the message the previous chunk changed
+(every delta of a reply) is O(1): the state keeps the tuple of messages it shares with the
+states before it and the one message that differs (`flue._models.conversation.with_message`),
+looked up first by id; ``state.messages`` is built when first read. A new message, or a change
+to another message, copies the tuple once (O(n), a C-level copy of references) and looks the
+id up from the end. (A delta also copies the text of the part it grows: O(length of that part).)
 File parts with an attachment ``id`` get the ``url`` of the attachment route under the
 conversation's URL.
 """
@@ -76,7 +79,13 @@ from flue._models.conversation import (
     ConversationState,
     Message,
     Settlement,
+    find_message,
+    message_at,
+    message_count,
     metadata_from_dict,
+    with_appended,
+    with_message,
+    with_settlements,
 )
 from flue._models.parts import (
     DataPart,
@@ -164,20 +173,6 @@ def state_from_snapshot(
     )
 
 
-def _find(messages: tuple[Message, ...], message_id: str | None) -> int:
-    if message_id is None:
-        return -1
-    for i in range(len(messages) - 1, -1, -1):  # the message being written is near the end
-        if messages[i].id == message_id:
-            return i
-    return -1
-
-
-def _replace(state: ConversationState, index: int, message: Message) -> ConversationState:
-    messages = state.messages
-    return attrs.evolve(state, messages=(*messages[:index], message, *messages[index + 1 :]))
-
-
 def _done(part: Part) -> Part:
     if isinstance(part, TextPart | ReasoningPart) and part.state == "streaming":
         return attrs.evolve(part, state="done")
@@ -211,25 +206,25 @@ def apply_chunk(
         if chunk.message is None or chunk.message.id is None:
             return _missing(chunk, "message")
         message = _with_urls(chunk.message, conversation_url)
-        index = _find(state.messages, message.id)
+        index = find_message(state, message.id)
         if index < 0:
-            return attrs.evolve(state, messages=(*state.messages, message))
-        return _replace(state, index, message)
+            return with_appended(state, message)
+        return with_message(state, index, message)
     if isinstance(chunk, ToolInputChunk):
         return _tool_input(state, chunk)
     if isinstance(chunk, ToolOutputChunk | ToolOutputErrorChunk):
         return _tool_result(state, chunk)
     if isinstance(chunk, MessageCompletedChunk):
-        index = _find(state.messages, chunk.message_id)
+        index = find_message(state, chunk.message_id)
         if index < 0:
             return CannotApply(reason=f"message-completed for unknown message {chunk.message_id!r}")
-        message = state.messages[index]
+        message = message_at(state, index)
         parts = tuple(_done(p) for p in message.parts)
         metadata = message.metadata
         if chunk.usage is not None:  # beta.9: the reply's usage goes into its metadata
             base = metadata.raw if metadata is not None else {}
             metadata = metadata_from_dict({**base, "usage": chunk.usage.raw})
-        return _replace(state, index, attrs.evolve(message, parts=parts, metadata=metadata))
+        return with_message(state, index, attrs.evolve(message, parts=parts, metadata=metadata))
     if isinstance(chunk, SubmissionSettledChunk):
         if chunk.submission_id is None or chunk.outcome is None:
             return _missing(chunk, "submissionId and outcome")
@@ -249,7 +244,7 @@ def apply_chunk(
                 break
         else:
             settlements = (*settlements, settlement)
-        return attrs.evolve(state, settlements=settlements)
+        return with_settlements(state, settlements)
     if isinstance(chunk, ConversationResetChunk):
         if chunk.snapshot is None:
             return _missing(chunk, "snapshot")
@@ -262,7 +257,7 @@ def _started(
 ) -> ConversationState | CannotApply:
     if chunk.message_id is None:
         return _missing(chunk, "messageId")
-    if _find(state.messages, chunk.message_id) >= 0:
+    if find_message(state, chunk.message_id) >= 0:
         return state  # a later step of the same reply
     if chunk.model is None and (v2 or chunk.turn_id is not None or chunk.metadata is not None):
         message = Message(
@@ -283,7 +278,7 @@ def _started(
             submission_id=chunk.submission_id,
             metadata=metadata_from_dict(found) if found else None,
         )
-    return attrs.evolve(state, messages=(*state.messages, message))
+    return with_appended(state, message)
 
 
 # keys a JavaScript merge must drop; dropped here too, so the state is the SDK's
@@ -311,22 +306,22 @@ def _metadata(
 ) -> ConversationState | CannotApply:
     if chunk.metadata is None:
         return _missing(chunk, "metadata")
-    index = _find(state.messages, chunk.message_id)
+    index = find_message(state, chunk.message_id)
     if index < 0:
         return CannotApply(reason=f"message-metadata for unknown message {chunk.message_id!r}")
-    message = state.messages[index]
+    message = message_at(state, index)
     base = message.metadata.raw if message.metadata is not None else {}
     metadata = metadata_from_dict(deep_merge(base, chunk.metadata))
-    return _replace(state, index, attrs.evolve(message, metadata=metadata))
+    return with_message(state, index, attrs.evolve(message, metadata=metadata))
 
 
 def _data_part(state: ConversationState, chunk: DataPartChunk) -> ConversationState | CannotApply:
     if chunk.name is None:
         return _missing(chunk, "name")
-    index = _find(state.messages, chunk.message_id)
+    index = find_message(state, chunk.message_id)
     if index < 0:
         return CannotApply(reason=f"data-part for unknown message {chunk.message_id!r}")
-    message = state.messages[index]
+    message = message_at(state, index)
     part = DataPart(name=chunk.name, data=chunk.data)
     parts = message.parts
     for j, old in enumerate(parts):
@@ -335,16 +330,16 @@ def _data_part(state: ConversationState, chunk: DataPartChunk) -> ConversationSt
             break
     else:
         parts = (*parts, part)
-    return _replace(state, index, attrs.evolve(message, parts=parts))
+    return with_message(state, index, attrs.evolve(message, parts=parts))
 
 
 def _delta(state: ConversationState, chunk: MessageDeltaChunk) -> ConversationState | CannotApply:
     if chunk.kind not in ("text", "reasoning") or chunk.delta is None:
         return _missing(chunk, "kind and delta")
-    index = _find(state.messages, chunk.message_id)
+    index = find_message(state, chunk.message_id)
     if index < 0:
         return CannotApply(reason=f"message-delta for unknown message {chunk.message_id!r}")
-    message = state.messages[index]
+    message = message_at(state, index)
     parts = message.parts
     last = parts[-1] if parts else None
     cls = TextPart if chunk.kind == "text" else ReasoningPart
@@ -355,16 +350,16 @@ def _delta(state: ConversationState, chunk: MessageDeltaChunk) -> ConversationSt
         if last is not None:
             parts = (*parts[:-1], _done(last))  # a change of kind closes the part before
         parts = (*parts, cls(text=chunk.delta, state="streaming"))
-    return _replace(state, index, attrs.evolve(message, parts=parts))
+    return with_message(state, index, attrs.evolve(message, parts=parts))
 
 
 def _tool_input(state: ConversationState, chunk: ToolInputChunk) -> ConversationState | CannotApply:
     if chunk.tool_call_id is None:
         return _missing(chunk, "toolCallId")
-    index = _find(state.messages, chunk.message_id)
+    index = find_message(state, chunk.message_id)
     if index < 0:
         return CannotApply(reason=f"tool-input for unknown message {chunk.message_id!r}")
-    message = state.messages[index]
+    message = message_at(state, index)
     if any(isinstance(p, ToolPart) and p.tool_call_id == chunk.tool_call_id for p in message.parts):
         return state
     parts = message.parts
@@ -376,7 +371,7 @@ def _tool_input(state: ConversationState, chunk: ToolInputChunk) -> Conversation
         state="input-available",
         input=chunk.input,
     )
-    return _replace(state, index, attrs.evolve(message, parts=(*parts, tool)))
+    return with_message(state, index, attrs.evolve(message, parts=(*parts, tool)))
 
 
 def _tool_result(
@@ -384,8 +379,8 @@ def _tool_result(
 ) -> ConversationState | CannotApply:
     if chunk.tool_call_id is None:
         return _missing(chunk, "toolCallId")
-    for index in range(len(state.messages) - 1, -1, -1):
-        message = state.messages[index]
+    for index in range(message_count(state) - 1, -1, -1):
+        message = message_at(state, index)
         j = _tool_part(message.parts, chunk.tool_call_id)
         if j < 0:
             continue
@@ -409,7 +404,7 @@ def _tool_result(
                 duration_ms=duration,
             )
         parts = (*message.parts[:j], done, *message.parts[j + 1 :])
-        return _replace(state, index, attrs.evolve(message, parts=parts))
+        return with_message(state, index, attrs.evolve(message, parts=parts))
     return CannotApply(reason=f"{chunk.type} for unknown tool call {chunk.tool_call_id!r}")
 
 
