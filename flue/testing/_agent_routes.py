@@ -37,9 +37,9 @@ from ._wire import (
     unsupported_media_type,
 )
 
-__all__ = ["AgentRoute", "parse_agent_path"]
+__all__ = ["OFFSET_RE", "AgentRoute", "format_seq", "page", "parse_agent_path", "stream_url"]
 
-_OFFSET_RE = re.compile(r"[0-9]+_([0-9]+)")
+OFFSET_RE = re.compile(r"[0-9]+_([0-9]+)")
 _PAYLOAD_REASON = (
     'Direct agent requests must use JSON object body { "message": string, "images"?: image[] }.'
 )
@@ -141,7 +141,7 @@ class AgentRoute:
             refusal = await self.authorize(rec)
             if refusal is not None:
                 return refusal
-            return self._attachment(name, instance, attachment or "")
+            return self.attachment(name, instance, attachment or "")
         if kind == "abort":
             if rec.method != "POST":
                 return method_not_allowed(rec.method, ["POST"])
@@ -201,25 +201,25 @@ class AgentRoute:
             conv = Conversation(name, instance)
             self.app.conversations[(name, instance)] = conv
         sub = submit(conv, agent, message, images, self.app.tasks)
-        stream_url = _stream_url(request)
+        url = stream_url(request)
         if rec.query_values("wait"):
             outcome, value = await asyncio.shield(sub.outcome)
             if outcome != "completed":
                 return _settlement_error(outcome, value)
             body = {
                 "result": value,
-                "streamUrl": stream_url,
+                "streamUrl": url,
                 "offset": before,
                 "submissionId": sub.submission_id,
             }
             return _json(body)
         offset = conv.offset
-        body = {"streamUrl": stream_url, "offset": offset, "submissionId": sub.submission_id}
-        return _json(body, [("Location", stream_url), ("Stream-Next-Offset", offset)], 202)
+        body = {"streamUrl": url, "offset": offset, "submissionId": sub.submission_id}
+        return _json(body, [("Location", url), ("Stream-Next-Offset", offset)], 202)
 
     # -- attachments --------------------------------------------------------------------------
 
-    def _attachment(self, name: str, instance: str, attachment_id: str) -> Reply:
+    def attachment(self, name: str, instance: str, attachment_id: str) -> Reply:
         conv: Conversation | None = self.app.conversations.get((name, instance))
         if conv is None:
             return stream_not_found(name, instance)
@@ -274,7 +274,7 @@ class AgentRoute:
         if len(offsets) != 1:
             return invalid_request("Exactly one offset is required.")
         offset = offsets[0]
-        if offset != "-1" and not _OFFSET_RE.fullmatch(offset):
+        if offset != "-1" and not OFFSET_RE.fullmatch(offset):
             return invalid_request("Invalid offset format.")
         lives = rec.query_values("live")
         live = lives[0] if lives else None
@@ -291,33 +291,33 @@ class AgentRoute:
                 ("cache-control", "no-cache"),
                 *SECURITY_HEADERS,
             ]
-            return Reply(200, headers, frames=self._sse(conv, start))
-        items, next_offset, up_to_date = _page(conv, start)
+            return Reply(200, headers, frames=self.sse(conv, start))
+        items, next_offset, up_to_date = page(conv, start)
         if live == "long-poll" and next_offset is None:
             change = conv.changed
             if await wait_either(change, self.config.long_poll_timeout, self.stopping) == "data":
-                items, next_offset, up_to_date = _page(conv, start)
+                items, next_offset, up_to_date = page(conv, start)
         headers = [
             ("content-type", "application/json"),
             ("cache-control", "no-store"),
-            ("Stream-Next-Offset", next_offset or _format(start)),
+            ("Stream-Next-Offset", next_offset or format_seq(start)),
         ]
         if up_to_date:
             headers.append(("Stream-Up-To-Date", "true"))
         return Reply(200, [*headers, *SECURITY_HEADERS], dumps(items))
 
-    async def _sse(self, conv: Conversation, start: int) -> AsyncGenerator[Frame, None]:
+    async def sse(self, conv: Conversation, start: int) -> AsyncGenerator[Frame, None]:
         loop = asyncio.get_running_loop()
         heartbeat = self.config.sse_heartbeat
         next_beat = loop.time() + heartbeat if heartbeat else math.inf  # Flue's setInterval
         current = start
         while not self.stopping.is_set():
-            items, next_offset, up_to_date = _page(conv, current)
+            items, next_offset, up_to_date = page(conv, current)
             if items:
                 yield Frame("data", dumps(items).decode())
             if next_offset is not None:
                 current = int(next_offset.split("_", 1)[1])
-            control: dict[str, Any] = {"streamNextOffset": next_offset or _format(current)}
+            control: dict[str, Any] = {"streamNextOffset": next_offset or format_seq(current)}
             if up_to_date:
                 control["upToDate"] = True
             yield Frame("control", dumps(control).decode())
@@ -343,21 +343,21 @@ class AgentRoute:
                     return
 
 
-def _format(seq: int) -> str:
+def format_seq(seq: int) -> str:
     return "-1" if seq < 0 else f"{0:016d}_{seq:016d}"
 
 
-def _page(conv: Conversation, start: int) -> tuple[list[dict[str, Any]], str | None, bool]:
+def page(conv: Conversation, start: int) -> tuple[list[dict[str, Any]], str | None, bool]:
     """Chunks of the batches after ``start`` (at most 100 batches), the offset of the last
     batch read (``None`` when none) and whether that reached the head."""
     last = min(conv.head, start + _READ_LIMIT)
     items: list[dict[str, Any]] = []
     for seq in range(start + 1, last + 1):
         items.extend(conv.chunks(seq))
-    return items, (_format(last) if last > start else None), last >= conv.head
+    return items, (format_seq(last) if last > start else None), last >= conv.head
 
 
-def _stream_url(request: web.Request) -> str:
+def stream_url(request: web.Request) -> str:
     """The request's URL without its query, the path as sent (percent-encoding kept)."""
     return f"{request.scheme}://{request.host}{request.raw_path.split('?', 1)[0]}"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
+import time
 from typing import Any
 
 import attrs
@@ -13,7 +15,7 @@ import attrs
 from ._agents import AgentHandle, AgentImage, Reply
 from ._store import format_offset
 
-__all__ = ["AgentDef", "Conversation", "Submission", "public"]
+__all__ = ["AgentDef", "Conversation", "Submission", "public", "ulid"]
 
 
 def public(message: dict[str, Any]) -> dict[str, Any]:
@@ -29,10 +31,14 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def _ulid() -> str:
-    import time
 
     value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def ulid() -> str:
+    """A fresh ULID (Crockford base32, 26 characters), as Flue's ids carry."""
+    return _ulid()
 
 
 @attrs.define(eq=False)
@@ -57,6 +63,9 @@ class Submission:
     message: str
     images: tuple[AgentImage, ...]
     task: asyncio.Task[None] | None = None
+    signal: dict[str, Any] | None = None  # 2.x: {type, attributes?, tagName?} of a signal
+    body: str | None = None  # 2.x: a signal's body (``message`` is its rendered text)
+    joined: list[Submission] = attrs.field(factory=list)  # 2.x: messages joining this reply
     running: bool = False
     abort_requested: bool = False
     outcome: asyncio.Future[tuple[str, Any]] = attrs.field(
@@ -77,6 +86,18 @@ class Conversation:
     attachments: dict[str, tuple[dict[str, Any], bytes]] = attrs.field(factory=dict)
     active: list[Submission] = attrs.field(factory=list)
     tool_calls: int = 0  # default tool call ids are call_fake<n>, unique in the conversation
+    # Flue 2.x only: the incarnation and instance uid, the data it was created with, the
+    # receipts of idempotency keys (key -> (fingerprint, submission id)) and the submission
+    # whose reply a new message joins (None when no reply is being produced).
+    line: str = "1.0"
+    incarnation: str = attrs.field(factory=lambda: f"inc_{_ulid()}")
+    uid: str = attrs.field(factory=lambda: f"inst_{_ulid()}")
+    initial_data: Any = None
+    receipts: dict[str, tuple[Any, str]] = attrs.field(factory=dict)
+    joinable: Submission | None = None
+    # Long-polls waiting for a change (2.x), for `AgentHandle.wait_for_readers`.
+    waiting: int = 0
+    waiting_changed: threading.Condition = attrs.field(factory=threading.Condition)
     lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
     changed: asyncio.Event = attrs.field(factory=asyncio.Event)
 
@@ -115,6 +136,17 @@ class Conversation:
             "messages": [public(m) for m in done + live],
             "settlements": [dict(s) for s in self.settlements],
         }
+
+    def history(self) -> dict[str, Any]:
+        """What a history read answers: the snapshot, plus the incarnation on Flue 2.x."""
+        snapshot = self.snapshot()
+        if self.line == "2":
+            snapshot["incarnation"] = self.incarnation
+        return snapshot
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Flue 2.x's in-band marker at the start of every updates answer."""
+        return {"type": "stream-checkpoint", "incarnation": self.incarnation}
 
     def message(self, message_id: str) -> dict[str, Any]:
         return next(m for m in self.messages if m["id"] == message_id)

@@ -178,6 +178,11 @@ class AgentPrompt:
     images: tuple[AgentImage, ...] = ()
     messages: tuple[dict[str, Any], ...] = ()
     """The conversation's messages before this prompt (history form)."""
+    signal: dict[str, Any] | None = None
+    """Flue 2.x: the signal answered (``type``, ``body``, ``attributes``?, ``tagName``?), else
+    ``None``; ``message`` is then the signal as the model sees it (``<signal type="...">``)."""
+    initial_data: Any = None
+    """Flue 2.x: the ``initialData`` the conversation was created with (``None`` without)."""
 
 
 ReplyValue = str | Iterable[Token] | AsyncIterable[Token]
@@ -334,6 +339,21 @@ class AgentHandle:
     def chunks(self, instance_id: str) -> list[dict[str, Any]]:
         """Every ``view=updates`` chunk of the instance so far, with positions."""
         return self.server._call(self.server._app.agents.chunks, self.name, instance_id)
+
+    def wait_for_readers(self, instance_id: str, count: int = 1, *, timeout: float = 10.0) -> None:
+        """Line ``"2"``: block until ``count`` long-polls of the conversation wait for a change
+        (then a message sent is certainly what wakes them; no sleeping). For a server in
+        another thread; raises ``TimeoutError`` after ``timeout`` seconds (also when the
+        conversation does not exist yet)."""
+        conversations = self.server._app.agents.conversations
+        conv = self.server._call(conversations.get, (self.name, instance_id))
+        if conv is None:
+            raise TimeoutError(f"agent {self.name!r} has no conversation {instance_id!r}")
+        with conv.waiting_changed:
+            if not conv.waiting_changed.wait_for(lambda: conv.waiting >= count, timeout):
+                raise TimeoutError(
+                    f"{count} long-poll(s) of {instance_id!r} were not waiting within {timeout} s"
+                )
 
     def abort(self, instance_id: str) -> bool:
         """Abort the instance's work as ``POST .../abort`` does; True if there was some."""

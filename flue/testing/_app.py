@@ -25,6 +25,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from ._agent_routes import AgentRoute
+from ._agent_routes_v2 import V2Route
 from ._conversations import AgentRegistry
 from ._faults import PRE_HANDLER_KINDS, Fault, FaultSet, Mode, RecordedRequest
 from ._reads import ReadConfig, head, parse_read_query, read
@@ -44,6 +45,7 @@ from ._wire import (
     unsupported_media_type,
     workflow_not_found,
 )
+from ._wire_v2 import internal_error_with_ref
 from ._workflows import InputValidationError, RunContext, Workflow, serialize_error
 
 __all__ = ["AuthHook", "FakeFlueApp", "bearer_auth"]
@@ -125,7 +127,9 @@ def _mode(method: str, kind: str, query: tuple[tuple[str, str], ...]) -> Mode:
     return "long-poll" if live and live[0] == "long-poll" else "catch-up"
 
 
-def _fault_reply(fault: Fault, request: web.BaseRequest) -> Reply:
+def _fault_reply(fault: Fault, request: web.BaseRequest, ref_log: list[str] | None) -> Reply:
+    """The answer of a fault acting before the request is handled; with ``ref_log`` (Flue
+    2.x) a plain 500 carries an error ref, as a 2.x server's 500s do."""
     headers = list(fault.headers)
     if fault.kind == "redirect":
         location = fault.location + (request.raw_path if fault.append_path else "")
@@ -139,6 +143,10 @@ def _fault_reply(fault: Fault, request: web.BaseRequest) -> Reply:
         return Reply(
             fault.status_code, [("content-type", "application/json"), *headers], fault.body
         )
+    if fault.status_code == 500 and ref_log is not None:
+        reply = internal_error_with_ref(ref_log, "injected fault: HTTP 500")
+        reply.headers += headers
+        return reply
     type_ = _STATUS_TYPES.get(fault.status_code, f"http_{fault.status_code}")
     return error_reply(
         fault.status_code,
@@ -181,7 +189,9 @@ class FakeFlueApp:
         auth: AuthHook | None,
         workflows: dict[str, Workflow],
         compression: Compression | None = None,
+        line: str = "1.0",
     ) -> None:
+        self.line = line
         self.config = config
         self.compression = compression
         self.faults = faults
@@ -194,6 +204,7 @@ class FakeFlueApp:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.agents = AgentRegistry(self.tasks)
         self.agent_route = AgentRoute(self.agents, config, self.stopping, self._authorize)
+        self.v2_route = V2Route(self.agents, config, self.stopping, self._authorize)
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -280,8 +291,16 @@ class FakeFlueApp:
         kind = segments[1] if len(segments) == 3 and segments[2] else ""
         if len(segments) > 2 and segments[1] == "agents":
             kind = "agents"
+        if self.line == "2":
+            kind = "v2"  # no runs, no workflows: every path goes to the agent mounts
         param = unquote(segments[2]) if kind in ("runs", "workflows") else None
         query = tuple(request.query.items())
+        if kind == "v2":
+            mode = self.v2_route.mode(request.method, raw_path, query)
+        else:
+            mode = _mode(
+                request.method, "" if kind == "agents" and len(segments) != 4 else kind, query
+            )
         rec = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -289,9 +308,7 @@ class FakeFlueApp:
             query=query,
             headers=CIMultiDictProxy(request.headers.copy()),
             body=body,
-            mode=_mode(
-                request.method, "" if kind == "agents" and len(segments) != 4 else kind, query
-            ),
+            mode=mode,  # type: ignore[arg-type]
             run_id=param if kind == "runs" else None,
             workflow=param if kind == "workflows" else None,
         )
@@ -304,15 +321,17 @@ class FakeFlueApp:
                     request.transport.abort()
                 raise asyncio.CancelledError
             if fault.kind != "delay":
-                return await send(
-                    request, _fault_reply(fault, request), None, self.stopping, self.compression
-                )
+                ref_log = self.v2_route.error_log if self.line == "2" else None
+                reply = _fault_reply(fault, request, ref_log)
+                return await send(request, reply, None, self.stopping, self.compression)
             try:
                 await asyncio.wait_for(self.stopping.wait(), fault.seconds)
             except asyncio.TimeoutError:
                 pass
             fault = None
-        if kind == "runs":
+        if kind == "v2":
+            answer = await self.v2_route.route(request, rec)
+        elif kind == "runs":
             answer = await self._runs_route(request, rec)
         elif kind == "workflows":
             answer = await self._workflows_route(request, rec)

@@ -193,7 +193,7 @@ class AgentRegistry:
         return [instance for agent, instance in self.conversations if agent == name]
 
     def history(self, name: str, instance_id: str) -> dict[str, Any]:
-        return self.conversation(name, instance_id).snapshot()
+        return self.conversation(name, instance_id).history()
 
     def chunks(self, name: str, instance_id: str) -> list[dict[str, Any]]:
         conv = self.conversation(name, instance_id)

@@ -13,7 +13,7 @@ import concurrent.futures
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
@@ -28,10 +28,20 @@ from ._send import Compression
 from ._store import MISSING
 from ._workflows import Workflow, WorkflowFn
 
-__all__ = ["FlueTestServer", "RunHandle"]
+__all__ = ["LINES", "FlueTestServer", "RunHandle"]
+
+#: The Flue lines a server can speak: "1.0" (1.0.0-beta.9: workflow runs and agents at
+#: /agents/{name}/{id}) and "2" (2.x: agent conversations at the app's mounts, no runs).
+LINES = ("1.0", "2")
 
 _T = TypeVar("_T")
 _CALL_TIMEOUT = 30.0
+
+
+def _mount_path(path: str) -> str:
+    if not path.startswith("/") or path.endswith("/") or "?" in path:
+        raise ValueError(f"a mount is a path like '/api/chat' (no trailing slash), not {path!r}")
+    return path
 
 
 class RunHandle:
@@ -96,7 +106,10 @@ class FlueTestServer:
         port: int = 0,
         compress: bool | Literal["gzip", "deflate"] = False,
         compress_sse: bool = False,
+        line: Literal["1.0", "2"] = "1.0",
     ) -> None:
+        if line not in LINES:
+            raise ValueError(f"line must be one of {', '.join(map(repr, LINES))}, not {line!r}")
         if compress not in (True, False, "gzip", "deflate"):
             raise ValueError(f"compress must be True, False, 'gzip' or 'deflate', not {compress!r}")
         if compress_sse and not compress:
@@ -105,6 +118,8 @@ class FlueTestServer:
             auth = bearer_auth(token, status=unauthorized_status)
         self.token = token
         self.host = host
+        self.line = line
+        """The Flue line served: ``"1.0"`` (1.0.0-beta.9) or ``"2"`` (2.x conversations)."""
         self.faults = FaultSet(seed)
         """The fault rules: ``server.faults.add(Fault..., times=..., mode=...)``."""
         config = ReadConfig(
@@ -119,16 +134,19 @@ class FlueTestServer:
             config=config,
             faults=self.faults,
             auth=auth,
-            workflows=DEMO_WORKFLOWS if demo_workflows else {},
+            workflows=DEMO_WORKFLOWS if demo_workflows and line == "1.0" else {},
             compression=Compression("gzip" if compress is True else compress, compress_sse)
             if compress
             else None,
+            line=line,
         )
         if demo_agents:
             demo = AgentDef(
                 "assistant", demo_reply, AgentHandle(self, "assistant"), attachments=True
             )
             self._app.agents.add(demo)
+            if line == "2":
+                self._app.v2_route.mounts["/agents/assistant"] = "assistant"
         self._port = port
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -258,10 +276,19 @@ class FlueTestServer:
         pause_after: int | None = None,
         attachments: bool = False,
         model: tuple[str, str] = ("fake", "echo"),
+        mount: str | Sequence[str] = (),
     ) -> AgentHandle:
         """Register (or replace) agent ``name`` answering with ``reply`` (the demo echo when
-        ``None``); see :mod:`flue.testing._agents` for replies, timing and pause hooks."""
+        ``None``); see :mod:`flue.testing._agents` for replies, timing and pause hooks.
+
+        On line ``"2"`` the agent's router is mounted at ``/agents/{name}`` and at each path
+        of ``mount`` (e.g. ``"/api/chat"``): a conversation is ``{mount}/{id}``, the same
+        conversations at every mount of the agent. Attachments are always served there."""
         handle = AgentHandle(self, name)
+        mounts = [mount] if isinstance(mount, str) else list(mount)
+        if mounts and self.line != "2":
+            raise ValueError("mount= needs line='2' (Flue 1.0 serves agents at /agents/{name})")
+        paths = [_mount_path(path) for path in [f"/agents/{name}", *mounts]]
 
         def register() -> None:
             agent = AgentDef(
@@ -274,9 +301,32 @@ class FlueTestServer:
                 model=model,
             )
             self._app.agents.add(agent)
+            if self.line == "2":
+                self._app.v2_route.mounts.update(dict.fromkeys(paths, name))
 
         self._call(register)
         return handle
+
+    def add_mount(self, path: str, agent: str | None) -> None:
+        """Line ``"2"``: mount agent ``agent``'s router (already added) at ``path`` too, or
+        with ``None`` a router over a function that is no registered agent, as a misconfigured
+        2.x app has: a delivery there answers ``500 internal_error`` with an error ref (see
+        :attr:`error_log`), a read ``404 stream_not_found``."""
+        if self.line != "2":
+            raise ValueError("add_mount() needs line='2'")
+
+        def register() -> None:
+            if agent is not None:
+                self._app.agents.agent(agent)  # KeyError when not added
+            self._app.v2_route.mounts[_mount_path(path)] = agent
+
+        self._call(register)
+
+    @property
+    def error_log(self) -> list[str]:
+        """Line ``"2"``: one line per 500 answered, ``"<error ref> <cause>"`` (the ref is the
+        one in the answer's ``error.ref`` and ``flue-error-ref``), as a 2.x server logs it."""
+        return self._call(lambda: list(self._app.v2_route.error_log))
 
     def agent(self, name: str, **options: Any) -> Callable[[ReplyFn], ReplyFn]:
         """Decorator form of :meth:`add_agent`: ``@server.agent("bot")`` over a reply."""
@@ -302,6 +352,8 @@ class FlueTestServer:
         start_event: bool = True,
     ) -> RunHandle:
         """Create an active run (with its ``run_start`` event unless ``start_event=False``)."""
+        if self.line == "2":
+            raise RuntimeError("Flue 2.x has no workflow runs (this server serves line '2')")
         run_id = self._call(self._app.create_run, workflow, input, run_id, start_event)
         return RunHandle(self, run_id)
 

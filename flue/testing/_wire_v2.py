@@ -1,0 +1,244 @@
+# Flue 2.x wire details of the fake: the delivered-input body (`{kind: "user", ...}` or
+# `{kind: "signal", ...}` plus `initialData`, `uid`, `idempotencyKey`), validated as a 2.x
+# server does (unknown fields ignored; the specific reasons a real server gives for an image
+# too large, a reserved signal type, a bad tag name, a bad uid or key; the one generic reason
+# otherwise), and the 2.x error answers: the app's plain-text 404, `stream_not_found`,
+# `agent_instance_not_found`, `agent_instance_exists`, `submission_conflict`,
+# `stream_offset_gone` and a 500 `internal_error` carrying an error ref (in the body and the
+# `flue-error-ref` header).
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from ._agent_state import ulid
+from ._send import Reply
+from ._wire import error_reply, invalid_json, invalid_request, unsupported_media_type
+
+__all__ = [
+    "RESERVED_SIGNAL_TYPES",
+    "instance_exists",
+    "instance_not_found",
+    "internal_error_with_ref",
+    "offset_gone",
+    "parse_input",
+    "plain_not_found",
+    "stream_not_found_v2",
+    "submission_conflict",
+    "wait_result_refused",
+]
+
+GENERIC_REASON = (
+    'Delivered messages must be { kind: "user", body: string, attachments?: attachment[] } or '
+    '{ kind: "signal", type: string, body: string, attributes?: Record<string, string>, '
+    "tagName?: string }."
+)
+RESERVED_SIGNAL_TYPES = frozenset(
+    {
+        "resources",
+        "instructions",
+        "environment",
+        "stream_interrupted",
+        "stream_continued",
+        "submission_aborted",
+        "submission_interrupted",
+    }
+)
+_MAX_IMAGE = 14 * 1024 * 1024
+_MAX_KEY = 256
+_TAG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def plain_not_found() -> Reply:
+    """The app's own 404 for a path no route serves (Hono's default)."""
+    return Reply(404, [("content-type", "text/plain; charset=UTF-8")], b"404 Not Found")
+
+
+def stream_not_found_v2(name: str, instance: str) -> Reply:
+    return error_reply(
+        404,
+        "stream_not_found",
+        f'Event stream "agents/{name}/{instance}" was not found.',
+        "Streams are created when their agent instance receives its first prompt.",
+    )
+
+
+def instance_not_found(instance: str) -> Reply:
+    return error_reply(
+        404,
+        "agent_instance_not_found",
+        f'Agent instance "{instance}" was not found.',
+        "No instance with this id and uid exists. The id may be wrong, or the instance was "
+        "re-created and this uid names its previous incarnation. Send without a uid to deliver "
+        "unconditionally.",
+    )
+
+
+def instance_exists(instance: str, uid: str) -> Reply:
+    return error_reply(
+        409,
+        "agent_instance_exists",
+        f'Agent instance "{instance}" already exists.',
+        f'Continue it with uid "{uid}", or pick a fresh id to create.',
+        meta={"uid": uid},
+    )
+
+
+def submission_conflict(submission_id: str) -> Reply:
+    return error_reply(
+        409,
+        "submission_conflict",
+        "This idempotency key already names a different submission.",
+        "The key names the delivery, not the outcome: retry the identical payload to converge "
+        "on the existing submission, or use a fresh key to deliver something new.",
+        meta={"submissionId": submission_id},
+    )
+
+
+def offset_gone(offset: str, next_offset: str, name: str, instance: str) -> Reply:
+    return error_reply(
+        416,
+        "stream_offset_gone",
+        f'Stream offset "{offset}" is beyond the current head of "agents/{name}/{instance}".',
+        "The stream is shorter than the requested resume offset — it was likely reset since "
+        "the offset was checkpointed. Re-read the conversation history and resume from its "
+        "offset.",
+        meta={"offset": offset, "nextOffset": next_offset},
+    )
+
+
+def wait_result_refused() -> Reply:
+    return invalid_request(
+        "Agent prompts are fire-and-forget and do not support `?wait=result`. Await completion "
+        "with the SDK client's `wait()`, or read the conversation stream (GET this URL)."
+    )
+
+
+def internal_error_with_ref(log: list[str], cause: str) -> Reply:
+    """A 500 ``internal_error`` with a fresh error ref, logged (``"<ref> <cause>"``) in ``log``
+    as a real server logs the ref with the failure."""
+    ref = f"err_{ulid()}"
+    log.append(f"{ref} {cause}")
+    reply = error_reply(
+        500,
+        "internal_error",
+        "An internal error occurred.",
+        "The server encountered an unexpected error while handling this request.",
+        headers=[("flue-error-ref", ref)],
+    )
+    body = json.loads(reply.body or b"{}")
+    body["error"]["ref"] = ref
+    reply.body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return reply
+
+
+def _message(value: Any) -> dict[str, Any] | str:
+    """The validated message, or the reason it is refused."""
+    if not isinstance(value, dict) or not isinstance(value.get("body"), str):
+        return GENERIC_REASON
+    kind = value.get("kind")
+    if kind == "user":
+        attachments = value.get("attachments")
+        out: dict[str, Any] = {"kind": "user", "body": value["body"]}
+        if "attachments" not in value:
+            return out
+        if not isinstance(attachments, list):
+            return GENERIC_REASON
+        for image in attachments:
+            ok = (
+                isinstance(image, dict)
+                and image.get("type") == "image"
+                and isinstance(image.get("data"), str)
+                and isinstance(image.get("mimeType"), str)
+                and isinstance(image.get("filename", ""), str)
+            )
+            if not ok:
+                return GENERIC_REASON
+            if len(image["data"]) > _MAX_IMAGE:
+                return f"Image data exceeds the {_MAX_IMAGE} character limit."
+            try:
+                base64.b64decode(image["data"] + "===", validate=False)
+            except binascii.Error:
+                return GENERIC_REASON
+        keep = ("type", "data", "mimeType", "filename")
+        out["attachments"] = [{k: image[k] for k in keep if k in image} for image in attachments]
+        return out
+    if kind != "signal" or not isinstance(value.get("type"), str):
+        return GENERIC_REASON
+    type_ = value["type"]
+    if type_ in RESERVED_SIGNAL_TYPES:
+        return (
+            f'Signal type "{type_}" is framework-reserved vocabulary (the runtime\'s own '
+            "narration and recovery signals) — use an application-specific type."
+        )
+    attributes = value.get("attributes", {})
+    if not type_ or not isinstance(attributes, dict):
+        return GENERIC_REASON
+    if not all(isinstance(v, str) for v in attributes.values()):
+        return GENERIC_REASON
+    signal: dict[str, Any] = {"kind": "signal", "type": type_, "body": value["body"]}
+    if "attributes" in value:
+        signal["attributes"] = dict(attributes)
+    if "tagName" in value:
+        tag = value["tagName"]
+        if not isinstance(tag, str):
+            return GENERIC_REASON
+        if not _TAG_NAME.fullmatch(tag):
+            return (
+                'Signal message "tagName" must be a valid XML tag name (letters, digits, "_", '
+                '"-", "."; must not start with a digit, "-", or ".").'
+            )
+        signal["tagName"] = tag
+    return signal
+
+
+def parse_input(request: web.Request, body: bytes) -> dict[str, Any] | Reply:
+    """The delivered input (``message`` and the given ``initialData``/``uid``/
+    ``idempotencyKey``), or the error answer."""
+    length = request.headers.get("Content-Length")
+    ctype = request.headers.get("Content-Type")
+    empty = (length is not None and length.strip() == "0") or (length is None and ctype is None)
+    if not empty and (ctype is None or "application/json" not in ctype.lower()):
+        return unsupported_media_type(ctype)
+    text = "" if empty else body.decode("utf-8", "replace")
+    if not text.strip():
+        return invalid_request(GENERIC_REASON)
+
+    def reject(name: str) -> Any:
+        raise ValueError(f"Unexpected token {name!r}")
+
+    try:
+        value = json.loads(text, parse_constant=reject)
+    except ValueError as exc:
+        return invalid_json(str(exc))
+    parsed: dict[str, Any] = {}
+    if isinstance(value, dict):
+        if "uid" in value:
+            if value["uid"] is not None and not isinstance(value["uid"], str):
+                return invalid_request(
+                    "`uid` must be a string (continue only that incarnation) or null (create "
+                    "only when fresh)."
+                )
+            parsed["uid"] = value["uid"]
+        if value.get("initialData") is not None:
+            parsed["initialData"] = value["initialData"]
+    message = _message(value)
+    if isinstance(message, str):
+        return invalid_request(message)
+    if isinstance(value, dict) and "idempotencyKey" in value:
+        key = value["idempotencyKey"]
+        if not isinstance(key, str) or not key:
+            return invalid_request(
+                "`idempotencyKey` must be a non-empty string naming this delivery."
+            )
+        if len(key) > _MAX_KEY:
+            return invalid_request(f"`idempotencyKey` must be at most {_MAX_KEY} characters.")
+        parsed["idempotencyKey"] = key
+    parsed["message"] = message
+    return parsed
