@@ -6,14 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flue._cli.chat import ReplyPrinter, state_json, transcript
 from flue._cli.console import Console
-from flue.models import (
-    ConversationChunk,
-    ConversationState,
-    MessageDeltaChunk,
-    MessageStartedChunk,
-    ToolInputChunk,
-)
 
 __all__ = ["observe", "prompt", "run_workflow", "transcript"]
 
@@ -25,53 +19,17 @@ def _json(value: Any) -> str:
 def prompt(client: Any, console: Console, name: str, conversation_id: str, message: str) -> int:
     """Send `message` and print the reply's text as it streams (``--json``: every chunk)."""
     sent = client.agents.send(name, conversation_id, message)
-    ours: set[str] = set()  # the assistant messages of this submission
-
-    def show(chunk: ConversationChunk) -> None:
-        if console.as_json:
-            console.line(_json(chunk.raw))
-        elif isinstance(chunk, MessageStartedChunk):
-            if chunk.submission_id == sent.submission_id and chunk.message_id is not None:
-                if ours:
-                    console.write("\n")
-                ours.add(chunk.message_id)
-        elif isinstance(chunk, MessageDeltaChunk) and chunk.message_id in ours:
-            if chunk.kind == "text" and chunk.delta:
-                console.write(chunk.delta)
-        elif isinstance(chunk, ToolInputChunk) and chunk.message_id in ours:
-            console.write(f"[tool {chunk.tool_name}({_json(chunk.input)})]")
-
+    if console.as_json:
+        client.agents.wait(sent, on_event=lambda chunk: console.line(_json(chunk.raw)))
+        return 0
+    printer = ReplyPrinter(console, sent.submission_id)
     try:
-        result = client.agents.wait(sent, on_event=show)
+        result = client.agents.wait(sent, on_event=printer.chunk)
     finally:
-        if not console.as_json:
-            console.end_line()
-    if not console.as_json and not ours and result.text:
+        printer.finish()
+    if not printer.streamed and result.text:
         console.line(result.text)  # a server that streamed nothing: the result says it
     return 0
-
-
-def transcript(state: ConversationState) -> str:
-    """A conversation as text: one ``role: text`` paragraph per message (no final newline),
-    so that a reply growing only appends to it."""
-    lines = []
-    for m in state.messages:
-        tools = "".join(
-            f" [tool {getattr(p, 'tool_name', '')}]" for p in m.parts if p.type == "dynamic-tool"
-        )
-        lines.append(f"{m.role or '?'}: {m.text}{tools}")
-    return "\n".join(lines)
-
-
-def _state_json(state: ConversationState) -> dict[str, Any]:
-    return {
-        "conversationId": state.conversation_id,
-        "messages": [
-            {"id": m.id, "role": m.role, "submissionId": m.submission_id, "text": m.text}
-            for m in state.messages
-        ],
-        "settlements": [s.raw for s in state.settlements],
-    }
 
 
 def observe(client: Any, console: Console, name: str, conversation_id: str, *, live: str) -> int:
@@ -82,7 +40,7 @@ def observe(client: Any, console: Console, name: str, conversation_id: str, *, l
         try:
             for state in obs:
                 if console.as_json:
-                    console.line(_json(_state_json(state)))
+                    console.line(_json(state_json(state)))
                     continue
                 if obs.exists is False and not printed:
                     console.note(
