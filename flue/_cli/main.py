@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from flue._cli.conversation_args import CLI_WORDS, add_conversation_commands
 from flue.errors import FlueError, InvalidArgumentError
 
 # Each command imports what it needs when it runs: ``flue --help`` (and a mistyped command)
@@ -42,9 +43,11 @@ _CLI_WORDS = (
 )
 
 
-def cli_text(message: str) -> str:
-    """An error message on one line, its hints phrased as command-line options."""
-    for library, cli in _CLI_WORDS:
+def cli_text(message: str, *, command: str | None = None) -> str:
+    """An error message on one line, its hints phrased as command-line options (of `command`
+    when it has its own)."""
+    words = _CLI_WORDS + CLI_WORDS if command == "conversation" else _CLI_WORDS
+    for library, cli in words:
         message = message.replace(library, cli)
     return " ".join(message.split())
 
@@ -180,6 +183,8 @@ def _parser() -> argparse.ArgumentParser:
     observe.add_argument("id", help="the conversation's id")
     observe.add_argument("--live", choices=["long-poll", "sse"], default="sse")
 
+    add_conversation_commands(sub, command)
+
     demo = command(sub, "demo", "stream a demo run from an embedded test server")
     demo.add_argument("--live", choices=["long-poll", "sse"], default="sse")
     demo.add_argument("--pace", type=float, default=1.0, help="slow down (>1) or speed up (<1)")
@@ -257,6 +262,11 @@ def _json_line(value: Any) -> str:
 def _run(args: argparse.Namespace, console: Console) -> int:
     if args.command == "demo":
         return _demo(args, console)
+    if args.command == "conversation":
+        from flue._cli import conversation
+
+        with _client(args, base_url=_origin_if_unset(args.base_url, args.url)) as client:
+            return conversation.run(client, console, args)
     with _client(args) as client:
         if args.command == "runs" and args.action == "get":
             record = client.runs.get(args.run_id).raw
@@ -310,6 +320,20 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _origin_if_unset(base_url: str | None, url: str) -> str | None:
+    """The base URL, else (no --base-url, no $FLUE_BASE_URL) the origin of an absolute
+    conversation URL: `flue conversation prompt https://app.example/chat/c1 hi` needs no
+    other."""
+    if base_url is not None or os.environ.get("FLUE_BASE_URL"):
+        return base_url
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
 def _demo(args: argparse.Namespace, console: Console) -> int:
     from flue._cli.demo import DEMO_WORKFLOW, demo_workflow
     from flue.testing import FlueTestServer
@@ -352,7 +376,11 @@ def main(
             raise
         from flue._cli.text import printable  # the message may quote the server
 
-        err.write(f"error: {printable(cli_text(str(exc)))}\n")
+        message = cli_text(str(exc), command=args.command)
+        meta = getattr(exc, "meta", None)
+        if meta:  # Flue 2.x's details of a refusal (the existing uid, submission id...)
+            message += f" meta: {_json_line(meta)}"
+        err.write(f"error: {printable(message)}\n")
         return 1
 
 
