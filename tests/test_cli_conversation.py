@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -359,6 +360,29 @@ def test_server_text_is_inert_in_every_output(server: FlueTestServer) -> None:
     code, out, _ = conv_cli(server, "history", "agents/hostile/t1")
     assert_inert(out)
     assert out.count("\\u001b[2J") == 2  # the two replies, shown, not acted on
+
+
+# -- the demo -------------------------------------------------------------------------------
+
+
+def test_demo_agent_runs_to_the_end() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["demo", "--agent", "--pace", "0"], out=out, err=err) == 0
+    assert out.getvalue() == (
+        "user: think: tool: slow0: What is in the workspace?\n"
+        "assistant: (thinking) thinking about What is in the workspace?\n"
+        '[tool echo({"text": "What is in the workspace?"})]\n'
+        'tool said: {"echoed":"What is in the workspace?"}\n'
+        "user: slow0: Thanks! Say that back to me, one word at a time.\n"
+        "assistant: echo: Thanks! Say that back to me, one word at a time.\n"
+    )
+    assert re.search(r"^demo: done \(\d+ messages\)", err.getvalue(), re.MULTILINE)
+    out = io.StringIO()
+    assert main(["demo", "--agent", "--pace", "0", "--json"], out=out, err=io.StringIO()) == 0
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    types = [line.get("type") for line in lines]
+    assert {"message-delta", "tool-input", "submission-settled"} <= set(types)
+    assert lines[-1]["text"] == "echo: Thanks! Say that back to me, one word at a time."
 
 
 def test_conversation_help_imports_no_client() -> None:

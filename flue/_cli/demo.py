@@ -1,13 +1,18 @@
 # `flue demo`: a workflow that emits a realistic mix of events over a few seconds, served by the
 # embedded flue.testing server, so the CLI can show a live stream with nothing else installed.
+# `flue demo --agent`: a conversation with the embedded server's demo agent, whose replies
+# stream in token by token (its message directives ask for reasoning, a tool call, a pace).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
+from flue._cli.console import Console
 from flue.testing import RunContext
 
-__all__ = ["DEMO_WORKFLOW", "demo_workflow"]
+__all__ = ["DEMO_WORKFLOW", "agent_demo", "demo_workflow"]
 
 DEMO_WORKFLOW = "demo"
 
@@ -68,3 +73,49 @@ async def demo_workflow(run: RunContext, input: Any) -> dict[str, Any]:
     run.emit({"type": "agent_end", "agentName": "files"})
     run.emit({"type": "idle"})
     return {"answer": _ANSWER}
+
+
+# (message, token delay in ms at pace 1): the demo agent's directives lead the message
+_EXCHANGES = (
+    ("think: tool: slow{ms}: What is in the workspace?", 150),
+    ("slow{ms}: Thanks! Say that back to me, one word at a time.", 110),
+)
+
+
+def agent_demo(console: Console, *, pace: float, live: str, connect: Callable[[str], Any]) -> int:
+    """Talk to the embedded server's demo agent: each user message, then the reply printed
+    as it streams in (``--json``: every chunk as it arrives, then the reply object)."""
+    from flue._cli.chat import ReplyPrinter
+    from flue.testing import FlueTestServer
+
+    pace = max(0.0, pace)
+    with FlueTestServer.running_in_thread() as server:
+        console.note(f"demo: embedded Flue test server at {server.url}")
+        with connect(server.url) as client:
+            conv = client.conversation("agents/assistant/demo")
+            console.note(f"demo: conversation {conv.url}, replies read live ({live})")
+            for template, ms in _EXCHANGES:
+                message = template.format(ms=round(ms * pace))
+                admission = conv.send(message)
+                if console.as_json:
+                    reply = conv.read(
+                        admission,
+                        on_event=lambda chunk: console.line(json.dumps(chunk.raw)),
+                        live=live,
+                    )
+                    console.line(json.dumps(reply.raw))
+                    continue
+                console.line(f"user: {message}")
+                console.write("assistant: ")
+                printer = ReplyPrinter(console, admission.submission_id)
+                try:
+                    conv.read(admission, on_event=printer.chunk, live=live)
+                finally:
+                    printer.finish()
+            messages = len(conv.history().messages)
+        console.note(
+            f"demo: done ({messages} messages). Try it on a server of your own: "
+            "`python -m flue.testing --port 8787` then `flue --base-url http://127.0.0.1:8787 "
+            "conversation prompt agents/assistant/c1 'tool: hello'`"
+        )
+    return 0

@@ -185,9 +185,18 @@ def _parser() -> argparse.ArgumentParser:
 
     add_conversation_commands(sub, command)
 
-    demo = command(sub, "demo", "stream a demo run from an embedded test server")
+    demo = command(
+        sub,
+        "demo",
+        "stream a demo run (with --agent: an agent conversation) from an embedded test server",
+    )
     demo.add_argument("--live", choices=["long-poll", "sse"], default="sse")
     demo.add_argument("--pace", type=float, default=1.0, help="slow down (>1) or speed up (<1)")
+    demo.add_argument(
+        "--agent",
+        action="store_true",
+        help="talk to the demo agent: its replies stream in as they are written, with a tool call",
+    )
     return parser
 
 
@@ -338,6 +347,12 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     from flue._cli.demo import DEMO_WORKFLOW, demo_workflow
     from flue.testing import FlueTestServer
 
+    if args.agent:
+        from flue._cli.demo import agent_demo
+
+        return agent_demo(
+            console, pace=args.pace, live=args.live, connect=lambda url: _client(args, url)
+        )
     with FlueTestServer.running_in_thread() as server:
         server.add_workflow(DEMO_WORKFLOW, demo_workflow)
         console.note(f"demo: embedded Flue test server at {server.url}")
