@@ -83,7 +83,8 @@ def run(client: Any, console: Console, args: argparse.Namespace) -> int:
         else:
             show_admission(console, admission)
     elif action == "read":
-        reply = conv.read(args.submission_id, live=args.live)
+        with console.waiting():
+            reply = conv.read(args.submission_id, live=args.live)
         show_reply(console, reply)
     elif action == "prompt":
         message = message_from_args(args)
@@ -140,11 +141,13 @@ def read_streaming(console: Console, conv: Any, admission: Any, *, live: str) ->
     """Follow `admission` to its reply, printing the reply as it is written, then a final
     newline (``--json``: the reply object once settled)."""
     if console.as_json:
-        console.line(_json(conv.read(admission, live=live).raw))
+        with console.waiting():
+            console.line(_json(conv.read(admission, live=live).raw))
         return 0
     printer = ReplyPrinter(console, admission.submission_id)
     try:
-        reply = conv.read(admission, on_event=printer.chunk, live=live)
+        with console.waiting():  # a terminal's status line says so when the agent is silent
+            reply = conv.read(admission, on_event=printer.chunk, live=live)
     finally:
         printer.finish()
     if not printer.streamed and reply.text:
@@ -247,8 +250,9 @@ def observe(console: Console, conv: Any, *, live: str, if_missing: str) -> int:
     ``--json``: one object per change of the state or the phase."""
     with conv.observe(live=live, if_missing=if_missing) as obs, _Observed(console, obs) as out:
         try:
-            for state in obs:
-                out.state(state)
+            with console.waiting():
+                for state in obs:
+                    out.state(state)
         except KeyboardInterrupt:
             console.end_line()
             console.note(f"interrupted at offset {obs.offset}")

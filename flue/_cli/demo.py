@@ -109,7 +109,8 @@ def agent_demo(console: Console, *, pace: float, live: str, connect: Callable[[s
                 console.write("assistant: ")
                 printer = ReplyPrinter(console, admission.submission_id)
                 try:
-                    conv.read(admission, on_event=printer.chunk, live=live)
+                    with console.waiting():
+                        conv.read(admission, on_event=printer.chunk, live=live)
                 finally:
                     printer.finish()
             messages = len(conv.history().messages)
