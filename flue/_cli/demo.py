@@ -89,7 +89,7 @@ def agent_demo(console: Console, *, pace: float, live: str, connect: Callable[[s
     from flue.testing import FlueTestServer
 
     pace = max(0.0, pace)
-    with FlueTestServer.running_in_thread() as server:
+    with FlueTestServer.running_in_thread(line="2") as server:
         console.note(f"demo: embedded Flue test server at {server.url}")
         with connect(server.url) as client:
             conv = client.conversation("agents/assistant/demo")
