@@ -73,9 +73,10 @@ def check_metadata(python: Path, venv_dir: Path, cwd: Path) -> None:
     print(f"metadata: flue-client {info['version']} from the wheel, {len(info['requires'])} deps")
 
 
-def start_server(python: Path, cwd: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(python: Path, cwd: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    command = ["-m", "flue.testing", "--host", "127.0.0.1", "--port", "0", "--token", TOKEN]
     server = subprocess.Popen(
-        [str(python), "-m", "flue.testing", "--host", "127.0.0.1", "--port", "0", "--token", TOKEN],
+        [str(python), *command, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -118,6 +119,16 @@ def run_examples(bindir: Path, url: str, cwd: Path) -> None:
     print(f"example resumable_tail.py: {len(types)} events of {run_id} via `flue workflows invoke`")
 
 
+def run_conversation_example(python: Path, url: str, cwd: Path) -> None:
+    """examples/conversation.py against `python -m flue.testing --line 2` (Flue 2.x)."""
+    env = {**os.environ, "FLUE_BASE_URL": url, "FLUE_TOKEN": TOKEN}
+    env.pop("PYTHONPATH", None)
+    out = run(python, ROOT / "examples" / "conversation.py", "/api/chat/wheel-1", env=env, cwd=cwd)
+    if "reply: echo: Hello there" not in out or "repeat deduplicated: True" not in out:
+        sys.exit(f"FAILED: examples/conversation.py printed:\n{out}")
+    print(f"example conversation.py (Flue 2.x fake): {len(out.splitlines())} lines")
+
+
 def run_user_tests(python: Path, cwd: Path) -> None:
     project = cwd / "user_project"
     shutil.copytree(USER_PROJECT, project)
@@ -157,6 +168,12 @@ def main() -> int:
         server, url = start_server(python, work)
         try:
             run_examples(bindir, url, work)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        server, url = start_server(python, work, "--line", "2", "--mount", "/api/chat")
+        try:
+            run_conversation_example(python, url, work)
         finally:
             server.terminate()
             server.wait(timeout=10)

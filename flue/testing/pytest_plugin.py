@@ -27,8 +27,19 @@ Both serve agents too (the demo ``assistant``, and any added with ``add_agent``)
         url = f"{flue_server_thread.url}/agents/bot/c1?wait=result"
         assert requests.post(url, json={"message": "Ada"}).json()["result"]["text"] == "hi Ada"
 
-Both are function-scoped and stopped after the test. Configure them with the
-``flue_server`` marker, whose keyword arguments go to :class:`FlueTestServer`::
+``flue_server_v2`` (async) and ``flue_server_v2_thread`` (sync; alias ``flue_server_v2_sync``)
+    The same, speaking Flue 2.x (``FlueTestServer(line="2")``): no workflow runs; the demo
+    agent's conversations at ``/agents/assistant/{id}``, other mounts with ``add_agent(...,
+    mount="/api/chat")``; use ``client.conversation(url)``::
+
+        def test_conversation(flue_server_v2_thread):
+            with FlueClient(flue_server_v2_thread.url) as client:
+                conv = client.conversation("/agents/assistant/c1")
+                assert conv.prompt("hi").text == "echo: hi"
+
+All are function-scoped and stopped after the test. Configure them with the
+``flue_server`` marker, whose keyword arguments go to :class:`FlueTestServer` (``line`` is set
+by the ``_v2`` fixtures)::
 
     @pytest.mark.flue_server(token="secret", page_size=5, long_poll_timeout=0.2)
     def test_paging(flue_server_thread): ...
@@ -44,7 +55,15 @@ import pytest
 if TYPE_CHECKING:
     from ._server import FlueTestServer
 
-__all__ = ["flue_server", "flue_server_sync", "flue_server_thread", "pytest_configure"]
+__all__ = [
+    "flue_server",
+    "flue_server_sync",
+    "flue_server_thread",
+    "flue_server_v2",
+    "flue_server_v2_sync",
+    "flue_server_v2_thread",
+    "pytest_configure",
+]
 
 try:
     from pytest_asyncio import fixture as _async_fixture
@@ -87,3 +106,27 @@ def flue_server_thread(request: pytest.FixtureRequest) -> Iterator[FlueTestServe
 def flue_server_sync(flue_server_thread: FlueTestServer) -> FlueTestServer:
     """Alias of ``flue_server_thread``."""
     return flue_server_thread
+
+
+@_async_fixture
+async def flue_server_v2(request: pytest.FixtureRequest) -> AsyncIterator[FlueTestServer]:
+    """A Flue 2.x :class:`FlueTestServer` (``line="2"``) on the test's event loop."""
+    from ._server import FlueTestServer
+
+    async with FlueTestServer(**{**_options(request), "line": "2"}) as server:
+        yield server
+
+
+@pytest.fixture
+def flue_server_v2_thread(request: pytest.FixtureRequest) -> Iterator[FlueTestServer]:
+    """A Flue 2.x :class:`FlueTestServer` (``line="2"``) in a background thread."""
+    from ._server import FlueTestServer
+
+    with FlueTestServer.running_in_thread(**{**_options(request), "line": "2"}) as server:
+        yield server
+
+
+@pytest.fixture
+def flue_server_v2_sync(flue_server_v2_thread: FlueTestServer) -> FlueTestServer:
+    """Alias of ``flue_server_v2_thread``."""
+    return flue_server_v2_thread

@@ -21,6 +21,9 @@ from flue.testing.pytest_plugin import (  # noqa: F401 - fixtures, also when the
     flue_server,
     flue_server_sync,
     flue_server_thread,
+    flue_server_v2,
+    flue_server_v2_sync,
+    flue_server_v2_thread,
     pytest_configure,
 )
 

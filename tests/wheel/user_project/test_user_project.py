@@ -1,6 +1,7 @@
 """A user's own tests, written against the installed `flue-client` as the README shows: the
-pytest plugin's fixtures (`flue_server_thread` for blocking code, `flue_server` for asyncio) and
-the client, with nothing from the flue checkout."""
+pytest plugin's fixtures (`flue_server_thread` for blocking code, `flue_server` for asyncio,
+`flue_server_v2_thread` for a Flue 2.x conversation) and the client, with nothing from the flue
+checkout."""
 
 from __future__ import annotations
 
@@ -34,3 +35,14 @@ async def test_asyncio_code_against_the_async_fixture(flue_server: FlueTestServe
         seen = [event.type async for event in stream]
     assert seen[-1] == "run_end" and "log" in seen
     assert len(flue_server.requests) >= 2  # the injected 503 was retried
+
+
+def test_a_2x_conversation_against_the_v2_fixture(flue_server_v2_thread: FlueTestServer) -> None:
+    flue_server_v2_thread.add_agent("assistant", mount="/api/chat")
+    with FlueClient(flue_server_v2_thread.url) as client:
+        conv = client.conversation("/api/chat/support-1")
+        first = conv.send("hello", idempotency_key="k-1")
+        assert conv.send("hello", idempotency_key="k-1").deduplicated
+        assert conv.read(first).text == "echo: hello"
+        same = client.conversation("/agents/assistant/support-1")  # one agent, two mounts
+        assert [m.role for m in same.history().messages] == ["user", "assistant"]
