@@ -20,8 +20,17 @@ model: the demo agent ``assistant`` echoes, :meth:`FlueTestServer.add_agent` reg
     agent = server.add_agent("greeter", reply=lambda prompt: f"Hello, {prompt.message}!")
     requests.post(f"{server.url}/agents/greeter/conv-1?wait=result", json={"message": "Ada"})
 
-The pytest plugin (:mod:`flue.testing.pytest_plugin`) provides ready-made fixtures, and
-``python -m flue.testing`` serves the demo workflows ``emit`` and ``fail`` from the command line.
+``FlueTestServer(line="2")`` speaks Flue 2.x instead (no runs; agent conversations at the
+mounts an app chooses: ``/agents/{name}/{id}`` and ``add_agent(..., mount="/api/chat")``); see
+:class:`FlueTestServer` for what it serves and where it differs from a real 2.x server::
+
+    with FlueTestServer.running_in_thread(line="2") as server:
+        server.add_agent("assistant", mount="/api/chat")
+        requests.post(f"{server.url}/api/chat/c1", json={"kind": "user", "body": "hi"})
+
+The pytest plugin (:mod:`flue.testing.pytest_plugin`) provides ready-made fixtures (``_v2``
+ones for Flue 2.x), and ``python -m flue.testing [--line 2]`` serves the demo workflows ``emit``
+and ``fail`` (line 1.0) and the demo agent ``assistant`` from the command line.
 """
 
 from __future__ import annotations

@@ -84,7 +84,62 @@ class FlueTestServer:
     proxies recycle SSE connections; ``None``, the default, never, like Flue), ``host``/``port``,
     ``compress`` (``True`` or ``"gzip"``, or ``"deflate"``: compress JSON bodies for requests
     whose Accept-Encoding allows it, as a compressing proxy does; off by default, like Flue) and
-    ``compress_sse`` (compress SSE bodies too, with a sync flush after every frame).
+    ``compress_sse`` (compress SSE bodies too, with a sync flush after every frame) and ``line``.
+
+    ``line`` is the Flue line spoken, chosen at creation: ``"1.0"`` (the default: 1.0.0-beta.9,
+    workflow runs and agents at ``/agents/{name}/{id}``) or ``"2"`` (Flue 2.x, as @flue/runtime
+    2.0.3 and 2.1.0 answer). On ``"2"`` there are no runs or workflows (``/runs/...``,
+    ``/workflows/...`` and every path no mount serves answer the app's plain-text ``404 Not
+    Found``); each agent's router is mounted at ``/agents/{name}`` and at the paths given to
+    :meth:`add_agent` (``mount="/api/chat"``) or :meth:`add_mount`, every mount of an agent
+    serving the same conversations; the token (or ``auth``) guards every route of a mount.
+    It speaks 2.x bodies (``{kind: "user", body, attachments?}``, ``{kind: "signal", type,
+    body, attributes?, tagName?}``, ``initialData``, ``uid`` conditions, ``idempotencyKey``
+    deduplication and ``409 submission_conflict``), refuses beta.9's body and ``?wait=result``
+    (400), admits with ``uid``, answers history with ``incarnation`` and 2.x messages
+    (``purpose``, ``display``, ``turnId``, ``signal``, ``settlement``; signals and abort
+    notices are ``system`` messages), starts every JSON updates answer and every SSE stream
+    with the ``stream-checkpoint`` chunk (a long-poll timing out answers ``[checkpoint]``),
+    answers ``416 stream_offset_gone`` past the head, writes 2.x chunks (``turnId``, no model,
+    usage or result, ``answeredBySubmissionId``, timestamps, ``durationMs``), one assistant
+    message per submission reopened for each turn, aborts the running, joined and queued
+    submissions (each with its advisory notice; the partial reply kept), leaves an empty
+    assistant message for a failed one, and gives its 500s an ``error.ref`` and a
+    ``flue-error-ref`` header (logged in :attr:`error_log`). The shared raw-HTTP suite
+    (``tests/testing/test_raw_http_v2.py``) passes against it and the real servers alike.
+
+    Where the line-"2" fake differs from a real 2.x server (and the other way round):
+
+    - Joining is deterministic here: a message admitted while a submission's reply is being
+      produced (from its start until it settles) always joins it; on a real server that is a
+      race (a message arriving once readers saw the reply's deltas ran as its own turn).
+      Several joined messages are all appended, then answered by one turn prompted with the
+      last; a real server's grouping was not observed. A joined submission that fails with
+      the reply settles ``failed`` with the same error; one aborted after its message
+      entered gets its notice and settles without ``answeredBySubmissionId`` (both not
+      observed on a real server).
+    - Deltas are written as soon as the reply lets the loop run (``pause_after``,
+      ``token_delay`` make replies visible mid-way); a real server coalesces them for up to
+      1 s, so short replies become visible only around their completion.
+    - Any offset past the head is 416 here; real 2.0.3 answers ``500 internal_error`` (or an
+      SSE body cut before any frame) when the offset's *first* component is past the head,
+      and 416 only for the second.
+    - The incarnation never changes (the fake has no store to reset); ``data-part`` and
+      ``message-metadata`` chunks are never written (replies have no data parts or
+      metadata); instance ids are not validated.
+    - 500s come only from a mount over no agent (``add_mount(path, None)``), an exception
+      inside the fake, or ``Fault.status(500)`` (which then carries a ref too); a reply
+      raising another exception than ``AgentFailure`` settles ``failed`` with an
+      ``internal_error`` error (a real server's was not observed).
+    - The 401 body is the fake's own (a real app's auth middleware answers its own body);
+      ``sub_ik_`` ids are a hash of agent, id and key (a real server's derivation differs,
+      same shape); a deduplicated receipt names the URL posted to; a tool's ``durationMs``
+      is the fake tool's (about 0); equal payloads for an idempotency key compare the
+      message and ``initialData``.
+    - Only here: ``pause_after``/``wait_paused``, ``AgentHandle.wait_for_readers`` (a
+      long-poll of the conversation is waiting), :attr:`error_log`, fault injection, and
+      configurable timers (``long_poll_timeout`` for the long-poll window and SSE idle
+      re-read, ``sse_heartbeat``; Flue's 30 s and 15 s by default).
     """
 
     def __init__(
