@@ -280,7 +280,7 @@ class ConversationState:
             if name != "messages" or spine is None:
                 raise AttributeError(name)
             base, index, hot = spine
-            messages = (*base[:index], hot, *base[index + 1 :])
+            messages = base[:index] + (hot,) + base[index + 1 :]
             self.__dict__["messages"] = messages
             return messages
 

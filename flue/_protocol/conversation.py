@@ -53,7 +53,7 @@ conversation's URL.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import attrs
@@ -344,13 +344,25 @@ def _delta(state: ConversationState, chunk: MessageDeltaChunk) -> ConversationSt
     last = parts[-1] if parts else None
     cls = TextPart if chunk.kind == "text" else ReasoningPart
     if isinstance(last, cls) and last.state == "streaming":
-        grown = attrs.evolve(last, text=last.text + chunk.delta)
+        grown = _evolved(last, text=last.text + chunk.delta)
         parts = (*parts[:-1], grown)
     else:
         if last is not None:
             parts = (*parts[:-1], _done(last))  # a change of kind closes the part before
         parts = (*parts, cls(text=chunk.delta, state="streaming"))
-    return with_message(state, index, attrs.evolve(message, parts=parts))
+    return with_message(state, index, _evolved(message, parts=parts))
+
+
+_M = TypeVar("_M")
+
+
+def _evolved(model: _M, **changes: Any) -> _M:
+    """``attrs.evolve(model, **changes)`` for the frozen models of a message (fields in the
+    instance dict, no validators or converters), without evolve's walk over the fields: the
+    path of every delta."""
+    new: _M = object.__new__(type(model))
+    new.__dict__.update(model.__dict__, **changes)
+    return new
 
 
 def _tool_input(state: ConversationState, chunk: ToolInputChunk) -> ConversationState | CannotApply:
@@ -451,7 +463,9 @@ class Conversation:
         position = chunk.position
         if position is None:
             return Rehydrate(reason=f"{chunk.type or 'a'} chunk without a valid position")
-        if self.position is not None and position <= self.position:
+        last = self.position
+        # compared as tuples: the attrs-generated ordering costs several µs per chunk
+        if last is not None and (position.batch, position.index) <= (last.batch, last.index):
             return DROPPED
         v2 = self.incarnation is not None
         result = apply_chunk(self.state, chunk, self.conversation_url, v2=v2)
