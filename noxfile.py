@@ -163,6 +163,10 @@ def bench(session: nox.Session) -> None:
     # [speed]: the msgspec rows of the catch-up table (the other rows use the stdlib decoder)
     session.install("-e", ".[speed]", "matplotlib", "psutil", "durable-streams==0.1.0")
     session.run("python", "-m", "tests.interop.realserver", "--provision-only")
+    # the observe section runs Flue 2.0.3 and its @flue/sdk (benchmarks/observe.py)
+    session.run(
+        "python", "-m", "tests.interop.realserver", "--provision-only", "--flue-version", "v2_0_3"
+    )
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
 

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import catchup, imports, live, livefanin, reconnect, sse_decoder
+from benchmarks import catchup, imports, live, livefanin, observe, reconnect, sse_decoder
 from benchmarks.common import REPO, fake_server, machine, median, percentile, run_child, versions
 
 RESULTS = REPO / "benchmarks" / "results.json"
@@ -488,6 +488,8 @@ def print_tables(results: dict[str, Any]) -> None:
         print(render_reconnect(results))
     if "livefanin" in results:
         print(livefanin.render_section(results))
+    if "observe" in results:
+        print(observe.render_section(results))
 
 
 def plot(c: dict[str, Any]) -> None:
@@ -544,6 +546,8 @@ def write_report(results: dict[str, Any], merged: dict[str, Any]) -> None:
         text = _replace_between(text, *RECONNECT_MARKERS, render_reconnect(results))
     if "livefanin" in results:
         text = _replace_between(text, *livefanin.MARKERS, livefanin.render_section(results))
+    if "observe" in results:
+        text = _replace_between(text, *observe.MARKERS, observe.render_section(results))
     REPORT.write_text(text)
 
 
@@ -565,6 +569,8 @@ def write_results(results: dict[str, Any]) -> dict[str, Any]:
         kept["reconnect"] = {**results["reconnect"], "meta": results["meta"]}
     if "livefanin" in results:
         kept["livefanin"] = {**results["livefanin"], "meta": results["meta"]}
+    if "observe" in results:
+        kept["observe"] = {**results["observe"], "meta": results["meta"]}
     for key in MAIN_SECTIONS & results.keys():
         kept[key] = results[key]
     RESULTS.write_text(json.dumps(kept, indent=1, default=str) + "\n")
@@ -576,8 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and events (~2 min)")
     parser.add_argument(
         "--only",
-        default="catchup,live,sse,memory,fanin,imports,reconnect,livefanin",
-        help="comma-separated subset of catchup,live,sse,memory,fanin,imports,reconnect,livefanin",
+        default="catchup,live,sse,memory,fanin,imports,reconnect,livefanin,observe",
+        help="comma-separated subset of catchup,live,sse,memory,fanin,imports,reconnect,"
+        "livefanin,observe",
     )
     parser.add_argument("--no-write", action="store_true", help="print only; keep the files")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile pass")
@@ -624,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
         results["reconnect"] = reconnect.bench(quick, log)
     if "livefanin" in only:
         results["livefanin"] = livefanin.bench(quick, log)
+    if "observe" in only:
+        results["observe"] = observe.bench(quick, log)
     results["meta"]["seconds"] = time.perf_counter() - started
     results["meta"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print_tables(results)
