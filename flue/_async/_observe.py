@@ -25,7 +25,7 @@ from flue._async._stream import AsyncBatchStream
 from flue._models.chunks import chunk_from_dict
 from flue._models.conversation import ConversationSnapshot, ConversationState
 from flue._protocol.agents import absent_delay, updates_url
-from flue._protocol.conversation import APPLIED, Conversation, Rehydrate
+from flue._protocol.conversation import APPLIED, Conversation, Rehydrate, coalesce_deltas
 from flue._protocol.params import LiveMode, normalize_live
 from flue.errors import APIError, InvalidArgumentError, NotFoundError
 
@@ -270,7 +270,8 @@ class AsyncConversationObserver:
             if not self._token.is_set():  # a live stream ended by itself: start again
                 self._rehydrate = True
             return
-        for item in batch.items:
+        # a run of deltas read together is applied at once: one state for what arrived at once
+        for item in coalesce_deltas(batch.items, conversation.position):
             outcome = conversation.apply(chunk_from_dict(item))
             if outcome is APPLIED:
                 self._failed_rehydrates = 0

@@ -24,7 +24,7 @@ from typing import Literal, Protocol, TypeVar
 from flue._models.chunks import chunk_from_dict
 from flue._models.conversation import ConversationSnapshot, ConversationState
 from flue._protocol.agents import absent_delay, updates_url
-from flue._protocol.conversation import APPLIED, Conversation, Rehydrate
+from flue._protocol.conversation import APPLIED, Conversation, Rehydrate, coalesce_deltas
 from flue._protocol.params import LiveMode, normalize_live
 from flue._sync._host import ClientHost
 from flue._sync._stream import BatchStream
@@ -271,7 +271,8 @@ class ConversationObserver:
             if not self._token.is_set():  # a live stream ended by itself: start again
                 self._rehydrate = True
             return
-        for item in batch.items:
+        # a run of deltas read together is applied at once: one state for what arrived at once
+        for item in coalesce_deltas(batch.items, conversation.position):
             outcome = conversation.apply(chunk_from_dict(item))
             if outcome is APPLIED:
                 self._failed_rehydrates = 0

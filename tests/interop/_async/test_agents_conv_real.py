@@ -233,7 +233,9 @@ async def test_observe_a_reply_streamed_while_observing(
             states.append(state)
             if not sent:
                 sent = True
-                await conversation.send("slow20: streamed live now")
+                # paced so that the server writes the reply in several batches (2.x groups
+                # the deltas of up to 1 s in one write; each arrival is one state)
+                await conversation.send("slow400: streamed live now")
                 continue
             last = state.messages[-1] if state.messages else None
             if (
@@ -249,10 +251,17 @@ async def test_observe_a_reply_streamed_while_observing(
     assert phases[0] == "loading"
     assert "live" in phases
     assert observer.phase == "closed"
-    texts = [
-        p.text for s in states for m in s.messages[2:] for p in m.parts if isinstance(p, TextPart)
-    ]
-    assert len(set(texts)) > 3  # the reply was seen growing, not only at the end
+    replies = {
+        p.text
+        for s in states
+        for m in s.messages[2:]
+        if m.role == "assistant"
+        for p in m.parts
+        if isinstance(p, TextPart)
+    }
+    partial = {t for t in replies if t != "echo: streamed live now"}
+    assert partial, replies  # the reply was seen growing, not only at the end
+    assert all("echo: streamed live now".startswith(t) for t in partial)
 
 
 @BOTH
