@@ -5,7 +5,8 @@
 * ``sync`` / ``async``: ``conversation.observe(live="sse")`` of `FlueClient` /
   `AsyncFlueClient`. Prints ``ready`` once the observer is live (history read, updates stream
   answering), then, when a state holds a new settlement, one JSON line: ``chunks`` (states
-  handed out after ``ready``: one per chunk applied), ``cpu_s`` (``time.process_time()``, every
+  handed out after ``ready``: one per chunk for the TS SDK, one per arrival for flue, whose
+  observer applies the deltas read together as one), ``cpu_s`` (``time.process_time()``, every
   thread, over the same span), ``t_last_ns`` (``time.monotonic_ns()`` when a state first showed
   a last text part ending with LAST_TEXT). Each state is looked at as a UI would: its last
   message's last part (``state.messages[-1]``).
