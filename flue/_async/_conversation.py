@@ -360,7 +360,9 @@ class AsyncConversation:
         """Follow the conversation live: its history, then every change as it happens.
 
         Iterate the observer (in a ``with``/``async with`` block) for a `ConversationState`
-        after each change. ``observer.phase`` says where it is: ``"loading"`` (reading the
+        after each change (the text deltas of one message that arrive together are one change:
+        a fast reply the server wrote in one batch is one state, not one per token).
+        ``observer.phase`` says where it is: ``"loading"`` (reading the
         history), ``"connecting"``, ``"live"``, ``"absent"`` (the conversation does not exist
         yet), ``"error"`` (the iteration raised), ``"closed"``. No request is made until you
         iterate.

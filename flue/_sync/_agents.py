@@ -198,8 +198,9 @@ class Agents:
         """Follow a conversation live: its history, then every change as it happens.
 
         Iterate the observer (in a ``with``/``async with`` block) for a `ConversationState`
-        after each change: the first is the history, then one per applied chunk (a text delta,
-        a new message, a settlement...). Chunks redelivered after a reconnect are dropped; a
+        after each change: the first is the history, then one per change read (the text deltas
+        of one message that arrive together are applied as one change, as are a new
+        message, a tool call, a settlement...). Chunks redelivered after a reconnect are dropped; a
         chunk that cannot be applied makes it re-read the history. No request is made until
         you iterate.
 
