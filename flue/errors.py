@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import re
 
 __all__ = [
     "APIError",
@@ -308,12 +311,44 @@ class Secrets:
         return frozenset(self._values)
 
 
+# Where a secret is replaced (docs/security.md, "Redaction"):
+# - a secret of _MIN_ANYWHERE characters or more, wherever it occurs (a string that long does not
+#   turn up inside other text by chance: where it does, it is the credential, concatenated);
+# - a shorter one (`wrong`, `run`) only where a credential stands: a whole value (the whole text,
+#   a JSON string value, a header or query value) or a token of its own that follows `=`, `:`,
+#   a quote or the start of the text and is not followed by a token character. Inside a word or
+#   an identifier (`/runs/run_x`) and in prose ("a missing or wrong token") it is left alone.
+_MIN_ANYWHERE = 8
+_TOKEN_CHARS = r"\w.~+/=-"  # what a token, an identifier or a URL component is made of
+
+
+def _short_pattern(secret: str) -> re.Pattern[str]:
+    import re  # on first use (`import flue` stays light)
+
+    return re.compile(rf"(?:(?<=[=:\"'])|^)(\s*){re.escape(secret)}(?![{_TOKEN_CHARS}])")
+
+
+def _redacted_after_space(match: re.Match[str]) -> str:
+    return match.group(1) + REDACTED
+
+
 def _scrub_text(text: str, secrets: Iterable[str]) -> str:
+    if not text:
+        return text
     # longest first: a secret that contains another is replaced whole
     for secret in sorted(secrets, key=len, reverse=True):
-        if secret in text:
+        if secret not in text:
+            continue
+        if len(secret) >= _MIN_ANYWHERE or text.strip() == secret:
             text = text.replace(secret, REDACTED)
+        else:
+            text = _short_pattern(secret).sub(_redacted_after_space, text)
     return text
+
+
+def _shows(text: str, secrets: frozenset[str]) -> bool:
+    """Whether `text` shows one of `secrets` where `_scrub_text` would replace it."""
+    return _scrub_text(text, secrets) != text
 
 
 def _scrub_value(value: Any, secrets: frozenset[str], depth: int = 0) -> Any:
@@ -338,13 +373,15 @@ def _mentions(exc: BaseException, secrets: frozenset[str]) -> bool:
         texts = (str(exc), repr(exc))
     except Exception:  # a str() that fails cannot be shown either: drop it
         return True
-    return any(secret in text for secret in secrets for text in texts)
+    return any(_shows(text, secrets) for text in texts)
 
 
 def redact(error: E, secrets: Iterable[str]) -> E:
-    """`error` with every secret replaced by ``<redacted>`` in its message and, for an
-    `APIError`, its ``message``, ``body`` and ``details``; a chained exception (``__cause__``,
-    ``__context__``) whose text holds a secret is cut from the chain. Returns `error` itself."""
+    """`error` with every secret replaced by ``<redacted>`` (where `_scrub_text` finds one) in
+    its message and, for an `APIError`, its ``message``, ``body``, ``details``, ``meta``,
+    ``error_type`` and ``ref`` (a `FlueExecutionError`: ``target_id`` and ``error``); a chained
+    exception (``__cause__``, ``__context__``) whose text shows a secret is cut from the chain.
+    Returns `error` itself."""
     found = frozenset(s for s in secrets if s)
     if not found:
         return error
@@ -360,6 +397,9 @@ def redact(error: E, secrets: Iterable[str]) -> E:
             error.error_type = _scrub_text(error.error_type, found)
         if error.ref is not None:
             error.ref = _scrub_text(error.ref, found)
+    elif isinstance(error, FlueExecutionError):
+        error.target_id = _scrub_text(error.target_id, found)
+        error.error = _scrub_value(error.error, found)
     link: BaseException = error
     seen = {id(error)}
     while True:
