@@ -10,6 +10,13 @@ transports' ``Session`` and ``Verify``, which differ between the flavours; ``Mod
 flue.testing) says nothing in a signature; each one used in an annotation is replaced by what it
 stands for, so the reference shows ``session: requests.Session | None`` and ``verify: bool |
 str`` for the blocking client and the aiohttp types for the asyncio one.
+
+`PublicPages`: what a public page shows is the public API. A paragraph of a module docstring
+that is about the implementation (it names a private name such as ``_LAZY`` or
+``flue._models``, or ``TYPE_CHECKING``) is left out; and every class whose docstring has no
+``Attributes:`` section gets one listing its public data attributes with their types (attrs
+fields and annotated class attributes carry no docstring of their own, and would otherwise not be
+shown at all).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import dataclasses
 import re
 from typing import Any
 
-from griffe import Attribute, Expr, ExprName, Extension, Function, Module, Object
+from griffe import Attribute, Class, Expr, ExprName, Extension, Function, Module, Object
 
 _ROLE = re.compile(r":(?:py:)?(?:class|meth|func|data|mod|attr|exc|obj|const):`~?([^`]+)`")
 _LITERAL = re.compile(r"(?<=\S)::$", re.MULTILINE)
@@ -86,6 +93,47 @@ class InlinePrivateAliases(Extension):
         if not isinstance(target.parent, Module) or target.path in self._exported:
             return None
         return target if any(p.startswith("_") for p in target.path.split(".")) else None
+
+
+# a paragraph naming a private module or name (`_LAZY`, ``flue._models``) or TYPE_CHECKING
+_INTERNAL = re.compile(r"`+(?:[\w.]*\._|_)[A-Za-z]\w*|TYPE_CHECKING")
+_ATTRIBUTES_SECTION = re.compile(r"^(?:Attributes|Members):\s*$", re.MULTILINE)
+
+
+class PublicPages(Extension):
+    """Leaves implementation notes out of module docstrings; adds attribute tables."""
+
+    def on_package(self, *, pkg: Module, **kwargs: Any) -> None:
+        self._walk(pkg)
+
+    on_package_loaded = on_package  # the hook's name before griffe 2
+
+    def _walk(self, obj: Object) -> None:
+        if isinstance(obj, Module) and obj.docstring is not None:
+            paragraphs = obj.docstring.value.split("\n\n")
+            kept = [p for p in paragraphs if not _INTERNAL.search(p)]
+            obj.docstring.value = "\n\n".join(kept)
+        if isinstance(obj, Class):
+            self._attribute_table(obj)
+        for member in obj.members.values():
+            if not member.is_alias and isinstance(member, (Module, Class)):
+                self._walk(member)
+
+    @staticmethod
+    def _attribute_table(cls: Class) -> None:
+        if cls.docstring is None or _ATTRIBUTES_SECTION.search(cls.docstring.value):
+            return
+        names = [
+            name
+            for name, member in cls.members.items()
+            if not member.is_alias
+            and isinstance(member, Attribute)
+            and not name.startswith("_")
+            and member.docstring is None
+        ]
+        if names:
+            lines = "\n".join(f"    {name}: " for name in names)
+            cls.docstring.value = f"{cls.docstring.value.rstrip()}\n\nAttributes:\n{lines}"
 
 
 def _exported(pkg: Module) -> set[str]:

@@ -4,10 +4,10 @@ Nothing from ``requests``, ``aiohttp`` or ``json`` escapes the package: the tran
 protocol core wrap them in these classes and keep the original as ``__cause__``.
 
 Server-derived text (an error body, a reason phrase, a malformed status line) can echo the
-request's credentials back: a proxy that prints the ``Authorization`` header it received. Every
-error made from such text passes through `redact()` with the values of the credentials sent
-(`Secrets`), so the token is never in a message, ``body``, ``details``, a chained exception or
-a log record.
+request's credentials back: a proxy that prints the ``Authorization`` header it received. The
+token and the values of the credential headers sent are replaced by ``<redacted>`` in every
+error's message and attributes, in chained exceptions and in log records, by the rule written
+down in the documentation's security page ("Redaction").
 """
 
 from __future__ import annotations
@@ -126,6 +126,18 @@ class APIError(FlueError):
     ``submission_conflict``, ``{"offset", "nextOffset"}`` of ``stream_offset_gone``), and
     ``ref`` the server's reference for this failure (``error.ref`` or the ``flue-error-ref``
     header, Flue 2.x; quote it to the application's operators), both None when absent.
+
+    Attributes:
+        message: The message (also ``str(error)``): the status, the URL, the server's own
+            message, and a hint when one fits.
+        status: The HTTP status.
+        error_type: Flue's ``error.type`` (``"run_not_found"``, ``"agent_instance_exists"``,
+            ...), or None when the body had no Flue error envelope.
+        details: The envelope's ``error.details`` (any JSON value), or None.
+        body: The response body as text (its first 4,096 bytes).
+        retry_after: Seconds from the ``Retry-After`` header, or None.
+        meta: The envelope's ``error.meta`` (Flue 2.x), or None.
+        ref: The server's reference for this failure (Flue 2.x), or None.
     """
 
     def __init__(
@@ -202,6 +214,12 @@ class FlueExecutionError(FlueError):
     submission stopped by ``agents.abort()``) or ``"terminal_event_missing"`` (the stream
     ended without saying how the run ended, and its record is not finished); ``error`` is the
     error the server reported (its JSON value), or None.
+
+    Attributes:
+        target: ``"workflow_run"`` or ``"agent_submission"``.
+        target_id: The run id or the submission id (``""`` when the server did not say).
+        failure: ``"failed"``, ``"aborted"`` or ``"terminal_event_missing"``.
+        error: The error the server reported (its JSON value), or None.
     """
 
     def __init__(
