@@ -22,7 +22,8 @@ from flue._protocol.http import (
     join_url,
     run_url,
 )
-from flue._protocol.params import OFFSET_START, LiveMode, check_run_id
+from flue._protocol.params import OFFSET_START, LiveMode
+from flue._protocol.runref import RunRef, run_id_of
 from flue._transports._aiohttp import call_user
 from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError, redact
 
@@ -38,6 +39,19 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def _start(offset: str, position: str | None) -> tuple[str, int]:
+    """Where a read starts: `offset`, or the offset of `position` and the items to skip."""
+    if position is None:
+        return offset, 0
+    if offset != OFFSET_START:
+        raise InvalidArgumentError(
+            "pass offset= or position=, not both (a position carries its own offset)"
+        )
+    from flue._protocol.position import parse_position
+
+    return parse_position(position)
+
+
 class AsyncRuns:
     """The `runs` of a client (``client.runs``): read workflow runs.
 
@@ -47,11 +61,12 @@ class AsyncRuns:
     def __init__(self, client: ClientHost) -> None:
         self._client = client
 
-    async def get(self, run_id: str) -> RunRecord:
+    async def get(self, run_id: str | RunRef) -> RunRecord:
         """The run record of a run: status, timing, result or error.
 
         Args:
-            run_id: the run's id (as returned by `invoke()`).
+            run_id: the run's id, or anything with a ``run_id`` (the result of `invoke()`,
+                a ``flue.testing`` `RunHandle`).
 
         Returns:
             The run record, as it is when the server answers.
@@ -59,7 +74,7 @@ class AsyncRuns:
         Raises:
             RunNotFoundError: no such run (or a missing or wrong token: Flue answers both alike).
         """
-        run_id = check_run_id(run_id)
+        run_id = run_id_of(run_id)
         client = self._client
         doc = await client._call_json(
             build_run_record_request(client.base_url, run_id), run_id=run_id
@@ -71,9 +86,10 @@ class AsyncRuns:
     @overload
     async def events(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         as_dict: Literal[False] = ...,
     ) -> list[Event]: ...
@@ -81,9 +97,10 @@ class AsyncRuns:
     @overload
     async def events(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         as_dict: Literal[True],
     ) -> list[dict[str, Any]]: ...
@@ -91,18 +108,20 @@ class AsyncRuns:
     @overload
     async def events(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         as_dict: bool,
     ) -> list[Event] | list[dict[str, Any]]: ...
 
     async def events(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = OFFSET_START,
+        position: str | None = None,
         tail: int | None = None,
         as_dict: bool = False,
     ) -> list[Event] | list[dict[str, Any]]:
@@ -111,10 +130,12 @@ class AsyncRuns:
         It does not wait for new events: use `stream()` to follow a run live.
 
         Args:
-            run_id: the run's id.
+            run_id: the run's id, or anything with a ``run_id`` (the result of `invoke()`).
             offset: where to start: ``"-1"`` (`OFFSET_START`, the default) for the first
                 event, ``"now"`` for nothing already there, or a checkpoint saved from
                 `RunStream.offset`.
+            position: where to resume instead, exactly: a `RunStream.position` saved after
+                an event (not with `offset`; see docs/resume.md).
             tail: keep only the last `tail` events (with ``offset="-1"`` only).
             as_dict: return each event as its decoded JSON object instead of a model
                 (fastest).
@@ -123,9 +144,10 @@ class AsyncRuns:
             The events, as typed models (`flue.models.Event`, an `UnknownEvent` for a type
             this version does not know) or, with ``as_dict=True``, as dicts.
         """
-        run_id = check_run_id(run_id)
+        run_id = run_id_of(run_id)
         client = self._client
         sse = client.catchup == "sse"
+        offset, skip = _start(offset, position)
         reader = client._reader(
             run_url(client.base_url, run_id),
             offset=offset,
@@ -133,6 +155,8 @@ class AsyncRuns:
             live="sse" if sse else False,
             run_id=run_id,
         )
+        if skip:
+            reader.resume_after(skip)
         out: list[Any] = []
         async with client._batch_stream(reader) as batches:
             async for batch in batches:
@@ -145,9 +169,10 @@ class AsyncRuns:
     @overload
     def stream(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
         as_dict: Literal[False] = ...,
@@ -156,9 +181,10 @@ class AsyncRuns:
     @overload
     def stream(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
         as_dict: Literal[True],
@@ -167,9 +193,10 @@ class AsyncRuns:
     @overload
     def stream(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
         as_dict: bool,
@@ -177,23 +204,27 @@ class AsyncRuns:
 
     def stream(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = OFFSET_START,
+        position: str | None = None,
         tail: int | None = None,
         live: bool | Literal["long-poll", "sse"] | LiveMode = True,
         as_dict: bool = False,
     ) -> AsyncRunStream[Event] | AsyncRunStream[dict[str, Any]]:
         """The events of a run: catch-up from `offset`, then live until the run ends.
 
-        No request is made until you iterate. Save the stream's `offset` after handling an
-        event to resume from there later without a gap.
+        No request is made until you iterate. Save the stream's `position` after handling an
+        event to resume from there later exactly (`offset`: from its batch, at least once).
 
         Args:
-            run_id: the run's id.
+            run_id: the run's id, or anything with a ``run_id`` (the result of `invoke()`).
             offset: where to start: ``"-1"`` (`OFFSET_START`, the default) for the first
                 event, ``"now"`` for new events only, or a checkpoint saved from
                 `RunStream.offset`.
+            position: where to resume instead, exactly: a `RunStream.position` saved after
+                an event; the stream starts with the event after it (not with `offset`; see
+                docs/resume.md).
             tail: start with only the last `tail` events (with ``offset="-1"`` only).
             live: how to wait for new events once up to date: True or ``"long-poll"``,
                 ``"sse"`` (one long-lived connection), or False to stop when up to date.
@@ -203,11 +234,14 @@ class AsyncRuns:
             A stream to iterate (in a ``with``/``async with`` block) for events, with its
             `offset` checkpoint; it ends when the run has ended and every event was read.
         """
-        run_id = check_run_id(run_id)
+        run_id = run_id_of(run_id)
         client = self._client
+        offset, skip = _start(offset, position)
         reader = client._reader(
             run_url(client.base_url, run_id), offset=offset, tail=tail, live=live, run_id=run_id
         )
+        if skip:
+            reader.resume_after(skip)
         batches = client._batch_stream(reader)
         from flue._async._stream import AsyncRunStream
 
@@ -320,6 +354,7 @@ class AsyncStreams:
         url_or_path: str,
         *,
         offset: str = OFFSET_START,
+        position: str | None = None,
         live: bool | Literal["long-poll", "sse"] | LiveMode = False,
         tail: int | None = None,
         decode: Literal["json", "bytes"] = "json",
@@ -333,6 +368,8 @@ class AsyncStreams:
             url_or_path: the stream's URL, absolute or relative to the client's base URL.
             offset: where to start: ``"-1"`` (`OFFSET_START`, the default), ``"now"``, or a
                 checkpoint saved from `BatchStream.offset`.
+            position: where to resume instead, exactly: a `BatchStream.position` (or
+                `position_after()`) saved before; not with `offset` (see docs/resume.md).
             live: how to wait once up to date: False (the default: stop when up to date),
                 True or ``"long-poll"``, or ``"sse"``.
             tail: start with only the last `tail` items (with ``offset="-1"`` only).
@@ -353,7 +390,10 @@ class AsyncStreams:
             raise InvalidArgumentError("url_or_path must be a non-empty string")
         client = self._client
         url = join_url(client.base_url, url_or_path)
+        offset, skip = _start(offset, position)
         reader = client._reader(
             url, offset=offset, tail=tail, live=live, decode=decode, objects_only=False
         )
+        if skip:
+            reader.resume_after(skip)
         return client._batch_stream(reader, params=check_params(params, "params of this call"))

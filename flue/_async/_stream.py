@@ -78,6 +78,7 @@ class Reader(Protocol):
     def receive_data(self, data: bytes) -> None: ...
     def receive_transport_error(self, error: TransportError) -> None: ...
     def batch_delivered(self) -> None: ...
+    def position(self, handed: int = 0) -> str: ...
 
 
 def _closed_error() -> FlueError:
@@ -112,6 +113,7 @@ class AsyncBatchStream:
         self._close_requested = False
         self._failure: BaseException | None = None
         self._uncommitted = False
+        self._batch: Batch | None = None  # fetched, not committed (position_after())
         self._busy = threading.Lock()  # non-blocking acquire only: the same in both flavours
 
     def __repr__(self) -> str:
@@ -121,6 +123,34 @@ class AsyncBatchStream:
     def offset(self) -> str:
         """The resume checkpoint: pass it as ``offset=`` to continue without a gap."""
         return self._reader.offset
+
+    @property
+    def position(self) -> str:
+        """The exact resume position (``"<offset>+<n>"``, opaque): pass it as ``position=``
+        to continue with the first item not handed out yet. Like `offset` it moves past a
+        batch at `commit()`; `position_after()` names a place inside a fetched batch.
+        See docs/resume.md."""
+        return self._reader.position()
+
+    def position_after(self, count: int) -> str:
+        """The exact resume position after the first `count` items of the batch last
+        returned by `fetch()` and not committed yet: resuming from it starts with item
+        `count` of that batch. (Iterating commits each batch as it is handed out: use
+        `fetch()` and `commit()` for places inside a batch.) Byte streams resume per batch.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"count must be a whole number >= 0, got {count!r}")
+        batch = self._batch
+        if batch is None:
+            if count == 0:
+                return self.position
+            raise FlueError(
+                "position_after() names a place inside the batch last returned by fetch() and "
+                "not committed; there is none (iterating commits every batch it hands out)"
+            )
+        if count > len(batch.items):
+            raise ValueError(f"count={count} but the batch has {len(batch.items)} item(s)")
+        return self._reader.position(count)
 
     @property
     def closed(self) -> bool:
@@ -193,12 +223,19 @@ class AsyncBatchStream:
         self.commit()
         return batch
 
-    def commit(self) -> None:
-        """Move `offset` past the batch last returned by `fetch()` (no-op if already done)."""
+    def commit(self) -> bool:
+        """Move `offset` past the batch last returned by `fetch()` (no-op if already done).
+
+        Returns True when it moved (False: nothing to commit, or the stream has stopped and
+        its checkpoint stays before that batch).
+        """
         if self._uncommitted:
             self._uncommitted = False
             if self.state == "reading":
                 self._reader.batch_delivered()
+                self._batch = None
+                return True
+        return False
 
     async def fetch(self) -> Batch | None:
         """The next batch, or None once the stream has ended or was cancelled; `offset`
@@ -221,6 +258,7 @@ class AsyncBatchStream:
             batch = await self._drive()
             if batch is not None:
                 self._uncommitted = True
+                self._batch = batch
             return batch
         finally:
             self._busy.release()
@@ -342,14 +380,25 @@ class AsyncRunStream(Generic[T]):
         self._convert = convert
         self._items: list[Any] = []
         self._index = 0
+        self._handed = 0  # events of the uncommitted batch handed out (kept when cancelled)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} offset={self.offset!r} closed={self.closed}>"
 
     @property
     def offset(self) -> str:
-        """The resume checkpoint (pass it back as ``offset=``)."""
+        """The resume checkpoint (pass it back as ``offset=``): it moves per batch, so
+        resuming from it may deliver again the events of the batch in flight."""
         return self._batches.offset
+
+    @property
+    def position(self) -> str:
+        """The exact resume position after the last event handed out: an opaque string
+        (``"<offset>+<n>"``) to save after handling each event and pass back as
+        ``position=``; the resumed stream starts with the next event, none twice and none
+        missed. See docs/resume.md."""
+        handed = self._handed
+        return self._batches.position_after(handed) if handed else self._batches.position
 
     @property
     def closed(self) -> bool:
@@ -402,14 +451,14 @@ class AsyncRunStream(Generic[T]):
                 batch = await batches.fetch()
                 if batch is None:
                     raise StopAsyncIteration
-                self._items = batch.items
+                self._items, self._handed = batch.items, 0
                 if not self._items:
                     batches.commit()  # an empty batch (up to date, closed) moves the offset
         item = self._items[self._index]
-        self._index += 1
-        if self._index == len(self._items):
-            # the last event of the batch is being handed over: the checkpoint may move
-            batches.commit()
+        self._index = self._handed = self._index + 1
+        if self._index == len(self._items) and batches.commit():
+            # the last event of the batch is being handed over: the checkpoint moved past it
+            self._handed = 0
         return self._convert(item)
 
 

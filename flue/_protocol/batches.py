@@ -35,6 +35,8 @@ class Batch:
         up_to_date: this read reached the stream's current tail.
         closed: the stream has ended; no item will ever follow.
         cursor: the server's cursor, echoed on the next live request.
+        skipped: items read at the start of this batch and dropped, because a stream resumed
+            from a position had already handed them out (see `flue._protocol.position`).
     """
 
     items: list[Any]
@@ -42,6 +44,7 @@ class Batch:
     up_to_date: bool
     closed: bool
     cursor: str | None = None
+    skipped: int = 0
 
     @property
     def data(self) -> bytes:

@@ -14,11 +14,19 @@ of batches received but not yet handed over. Invariants:
   offset already reached on the same connection, is a `ProtocolError` (a server whose offsets
   cycle or go backwards would otherwise be read forever). Offsets stay opaque: they are only
   compared for equality.
+
+A stream resumed from a position (`flue._protocol.position`) first drops the items already
+handed out: `resume_after(n)` at the checkpoint ``X`` makes the first batch queued from ``X``
+lose its first ``n`` items (recorded as its ``skipped``); a batch from ``X`` with fewer than
+``n`` items is a `ProtocolError`, never a silent gap. The skip holds until the checkpoint moves
+past ``X`` (a reconnect before then skips again).
 """
 
 from __future__ import annotations
 
 from collections import deque
+
+import attrs
 
 from flue._protocol.batches import Batch
 from flue._protocol.lines import is_checkpoint
@@ -45,6 +53,16 @@ class Delivery:
         self._history: deque[str] = deque(maxlen=_HISTORY)
         self._earlier: set[str] = set()
         self._reached: set[str] = {offset}
+        self.skip = 0  # items to drop from the first batch read at the checkpoint
+
+    def resume_after(self, skip: int) -> None:
+        """Drop the first `skip` items read from the checkpoint (handed out before)."""
+        self.skip = skip
+
+    @property
+    def delivering(self) -> Batch | None:
+        """The batch taken and not yet confirmed."""
+        return self._delivering
 
     def start_request(self) -> None:
         """A request goes out from the checkpoint: what a previous connection queued is gone."""
@@ -77,11 +95,25 @@ class Delivery:
                 f"passed (now at {self.frontier!r}); offsets that cycle or go backwards would "
                 "make the read repeat forever"
             )
+        if self.skip and self.frontier == self.offset:
+            batch = self._skipped(batch)
         self._reached.add(offset)
         self.frontier = offset
         self.frontier_up_to_date = batch.up_to_date
         self._queue.append(batch)
         return True
+
+    def _skipped(self, batch: Batch) -> Batch:
+        """The first batch read at the checkpoint, without the items handed out before."""
+        skip = self.skip
+        if len(batch.items) < skip:
+            raise ProtocolError(
+                f"resuming at offset {self.offset!r} after {skip} item(s) handed out before, "
+                f"but the server sent only {len(batch.items)} item(s) from there; data at an "
+                "offset never changes, so this is not the stream the position was saved from "
+                "(or the server lost data), and skipping on could drop an item"
+            )
+        return attrs.evolve(batch, items=batch.items[skip:], skipped=skip)
 
     @property
     def pending(self) -> bool:
@@ -99,6 +131,7 @@ class Delivery:
         assert batch is not None
         self._delivering = None
         if batch.next_offset != self.offset:
+            self.skip = 0  # the items skipped are behind the checkpoint now
             if len(self._history) == _HISTORY:
                 self._earlier.discard(self._history[0])
             self._history.append(self.offset)

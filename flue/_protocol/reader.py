@@ -45,7 +45,8 @@ DONE / ERROR    anything                                      the same (ERROR ra
 
 Invariants: a pending `Sleep` is handed out before anything else, and the state is SEND while
 it is; at most one `Deliver` is outstanding, and the checkpoint `offset` moves only in
-`batch_delivered()` (so resuming from it never skips an item); every `SendRequest` is answered
+`batch_delivered()` (so resuming from it never skips an item), and `position()` names the
+place between two items exactly (`flue._protocol.position`); every `SendRequest` is answered
 by exactly one `receive_response()` or `receive_transport_error()`; DONE and ERROR are final.
 
 How each complete answer is judged, and the reconnect and backoff rules (numbered 1-5 in
@@ -71,7 +72,8 @@ from flue._protocol.answers import Answers
 from flue._protocol.batches import Decode, SSEBatcher
 from flue._protocol.delivery import Delivery
 from flue._protocol.http import HttpRequest, build_read_request
-from flue._protocol.params import OFFSET_NOW, LiveMode
+from flue._protocol.params import OFFSET_NOW, OFFSET_START, LiveMode
+from flue._protocol.position import format_position
 from flue._protocol.progress import Progress
 from flue._protocol.responses import (
     ReadHead,
@@ -80,7 +82,7 @@ from flue._protocol.responses import (
 )
 from flue._protocol.retry import RetryPolicy, RetryState
 from flue._protocol.sse import SSEDecoder
-from flue.errors import FlueError, ProtocolError, TransportError
+from flue.errors import FlueError, InvalidArgumentError, ProtocolError, TransportError
 
 __all__ = [
     "NEED_DATA",
@@ -173,6 +175,54 @@ class ReadMachine(Answers):
     @property
     def closed(self) -> bool:
         return self._delivery.closed
+
+    def resume_after(self, skip: int) -> None:
+        """Resume from a position: drop the first `skip` items read from `offset`.
+
+        Called before the first action. A count needs a fixed start: it is refused from
+        ``"now"``, from ``"-1"`` with `tail`, and on byte streams (whose chunks are not items).
+        """
+        if self.requests_sent or self.state is not ReaderState.SEND:
+            raise RuntimeError("resume_after() is called before the stream starts")
+        if skip and (not self._exact_start() or self.decode == "bytes"):
+            if self.decode == "bytes":
+                what = "a byte stream (they resume per batch)"
+            elif self.tail is not None and self.offset == OFFSET_START:
+                what = "a read with tail (the last events move as the run grows)"
+            else:
+                what = f"offset {self.offset!r}"
+            raise InvalidArgumentError(
+                f"a position counting {skip} item(s) cannot resume {what}; pass the position "
+                "as the stream returned it, with the same options"
+            )
+        self._delivery.resume_after(skip)
+
+    def position(self, handed: int = 0) -> str:
+        """The exact resume position after `handed` items of the batch being delivered (0:
+        before it, or between batches); see `flue._protocol.position`.
+
+        Where a count has no fixed start (``"now"`` or ``"-1"`` with `tail` until the first
+        batch is whole, and inside a batch of a byte stream) it is the checkpoint with ``+0``,
+        as good as `offset` and no better.
+        """
+        delivery = self._delivery
+        batch = delivery.delivering
+        if batch is None:
+            if handed:
+                raise RuntimeError("position(handed) with no batch being delivered")
+            return format_position(delivery.offset, delivery.skip)
+        if not 0 <= handed <= len(batch.items):
+            raise ValueError(f"handed={handed} is outside a batch of {len(batch.items)}")
+        if handed == len(batch.items) and (batch.items or batch.skipped):
+            return format_position(batch.next_offset, 0)  # the whole batch: exact everywhere
+        if not self._exact_start() or (self.decode == "bytes" and handed):
+            return format_position(delivery.offset, 0)
+        return format_position(delivery.offset, batch.skipped + handed)
+
+    def _exact_start(self) -> bool:
+        """True when the checkpoint names a fixed place to count items from."""
+        offset = self._delivery.offset
+        return offset != OFFSET_NOW and not (offset == OFFSET_START and self.tail is not None)
 
     @property
     def cursor(self) -> str | None:

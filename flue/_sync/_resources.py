@@ -22,7 +22,8 @@ from flue._protocol.http import (
     join_url,
     run_url,
 )
-from flue._protocol.params import OFFSET_START, LiveMode, check_run_id
+from flue._protocol.params import OFFSET_START, LiveMode
+from flue._protocol.runref import RunRef, run_id_of
 from flue._sync._host import ClientHost, Params, check_params
 from flue._transports._requests import call_user
 from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError, redact
@@ -39,6 +40,19 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def _start(offset: str, position: str | None) -> tuple[str, int]:
+    """Where a read starts: `offset`, or the offset of `position` and the items to skip."""
+    if position is None:
+        return offset, 0
+    if offset != OFFSET_START:
+        raise InvalidArgumentError(
+            "pass offset= or position=, not both (a position carries its own offset)"
+        )
+    from flue._protocol.position import parse_position
+
+    return parse_position(position)
+
+
 class Runs:
     """The `runs` of a client (``client.runs``): read workflow runs.
 
@@ -48,11 +62,12 @@ class Runs:
     def __init__(self, client: ClientHost) -> None:
         self._client = client
 
-    def get(self, run_id: str) -> RunRecord:
+    def get(self, run_id: str | RunRef) -> RunRecord:
         """The run record of a run: status, timing, result or error.
 
         Args:
-            run_id: the run's id (as returned by `invoke()`).
+            run_id: the run's id, or anything with a ``run_id`` (the result of `invoke()`,
+                a ``flue.testing`` `RunHandle`).
 
         Returns:
             The run record, as it is when the server answers.
@@ -60,7 +75,7 @@ class Runs:
         Raises:
             RunNotFoundError: no such run (or a missing or wrong token: Flue answers both alike).
         """
-        run_id = check_run_id(run_id)
+        run_id = run_id_of(run_id)
         client = self._client
         doc = client._call_json(build_run_record_request(client.base_url, run_id), run_id=run_id)
         if not isinstance(doc, dict):
@@ -70,9 +85,10 @@ class Runs:
     @overload
     def events(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         as_dict: Literal[False] = ...,
     ) -> list[Event]: ...
@@ -80,9 +96,10 @@ class Runs:
     @overload
     def events(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         as_dict: Literal[True],
     ) -> list[dict[str, Any]]: ...
@@ -90,18 +107,20 @@ class Runs:
     @overload
     def events(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         as_dict: bool,
     ) -> list[Event] | list[dict[str, Any]]: ...
 
     def events(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = OFFSET_START,
+        position: str | None = None,
         tail: int | None = None,
         as_dict: bool = False,
     ) -> list[Event] | list[dict[str, Any]]:
@@ -110,10 +129,12 @@ class Runs:
         It does not wait for new events: use `stream()` to follow a run live.
 
         Args:
-            run_id: the run's id.
+            run_id: the run's id, or anything with a ``run_id`` (the result of `invoke()`).
             offset: where to start: ``"-1"`` (`OFFSET_START`, the default) for the first
                 event, ``"now"`` for nothing already there, or a checkpoint saved from
                 `RunStream.offset`.
+            position: where to resume instead, exactly: a `RunStream.position` saved after
+                an event (not with `offset`; see docs/resume.md).
             tail: keep only the last `tail` events (with ``offset="-1"`` only).
             as_dict: return each event as its decoded JSON object instead of a model
                 (fastest).
@@ -122,9 +143,10 @@ class Runs:
             The events, as typed models (`flue.models.Event`, an `UnknownEvent` for a type
             this version does not know) or, with ``as_dict=True``, as dicts.
         """
-        run_id = check_run_id(run_id)
+        run_id = run_id_of(run_id)
         client = self._client
         sse = client.catchup == "sse"
+        offset, skip = _start(offset, position)
         reader = client._reader(
             run_url(client.base_url, run_id),
             offset=offset,
@@ -132,6 +154,8 @@ class Runs:
             live="sse" if sse else False,
             run_id=run_id,
         )
+        if skip:
+            reader.resume_after(skip)
         out: list[Any] = []
         with client._batch_stream(reader) as batches:
             for batch in batches:
@@ -144,9 +168,10 @@ class Runs:
     @overload
     def stream(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
         as_dict: Literal[False] = ...,
@@ -155,9 +180,10 @@ class Runs:
     @overload
     def stream(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
         as_dict: Literal[True],
@@ -166,9 +192,10 @@ class Runs:
     @overload
     def stream(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = ...,
+        position: str | None = ...,
         tail: int | None = ...,
         live: bool | Literal["long-poll", "sse"] | LiveMode = ...,
         as_dict: bool,
@@ -176,23 +203,27 @@ class Runs:
 
     def stream(
         self,
-        run_id: str,
+        run_id: str | RunRef,
         *,
         offset: str = OFFSET_START,
+        position: str | None = None,
         tail: int | None = None,
         live: bool | Literal["long-poll", "sse"] | LiveMode = True,
         as_dict: bool = False,
     ) -> RunStream[Event] | RunStream[dict[str, Any]]:
         """The events of a run: catch-up from `offset`, then live until the run ends.
 
-        No request is made until you iterate. Save the stream's `offset` after handling an
-        event to resume from there later without a gap.
+        No request is made until you iterate. Save the stream's `position` after handling an
+        event to resume from there later exactly (`offset`: from its batch, at least once).
 
         Args:
-            run_id: the run's id.
+            run_id: the run's id, or anything with a ``run_id`` (the result of `invoke()`).
             offset: where to start: ``"-1"`` (`OFFSET_START`, the default) for the first
                 event, ``"now"`` for new events only, or a checkpoint saved from
                 `RunStream.offset`.
+            position: where to resume instead, exactly: a `RunStream.position` saved after
+                an event; the stream starts with the event after it (not with `offset`; see
+                docs/resume.md).
             tail: start with only the last `tail` events (with ``offset="-1"`` only).
             live: how to wait for new events once up to date: True or ``"long-poll"``,
                 ``"sse"`` (one long-lived connection), or False to stop when up to date.
@@ -202,11 +233,14 @@ class Runs:
             A stream to iterate (in a ``with``/``async with`` block) for events, with its
             `offset` checkpoint; it ends when the run has ended and every event was read.
         """
-        run_id = check_run_id(run_id)
+        run_id = run_id_of(run_id)
         client = self._client
+        offset, skip = _start(offset, position)
         reader = client._reader(
             run_url(client.base_url, run_id), offset=offset, tail=tail, live=live, run_id=run_id
         )
+        if skip:
+            reader.resume_after(skip)
         batches = client._batch_stream(reader)
         from flue._sync._stream import RunStream
 
@@ -319,6 +353,7 @@ class Streams:
         url_or_path: str,
         *,
         offset: str = OFFSET_START,
+        position: str | None = None,
         live: bool | Literal["long-poll", "sse"] | LiveMode = False,
         tail: int | None = None,
         decode: Literal["json", "bytes"] = "json",
@@ -332,6 +367,8 @@ class Streams:
             url_or_path: the stream's URL, absolute or relative to the client's base URL.
             offset: where to start: ``"-1"`` (`OFFSET_START`, the default), ``"now"``, or a
                 checkpoint saved from `BatchStream.offset`.
+            position: where to resume instead, exactly: a `BatchStream.position` (or
+                `position_after()`) saved before; not with `offset` (see docs/resume.md).
             live: how to wait once up to date: False (the default: stop when up to date),
                 True or ``"long-poll"``, or ``"sse"``.
             tail: start with only the last `tail` items (with ``offset="-1"`` only).
@@ -352,7 +389,10 @@ class Streams:
             raise InvalidArgumentError("url_or_path must be a non-empty string")
         client = self._client
         url = join_url(client.base_url, url_or_path)
+        offset, skip = _start(offset, position)
         reader = client._reader(
             url, offset=offset, tail=tail, live=live, decode=decode, objects_only=False
         )
+        if skip:
+            reader.resume_after(skip)
         return client._batch_stream(reader, params=check_params(params, "params of this call"))
