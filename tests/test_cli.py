@@ -79,7 +79,7 @@ def test_stream_checkpoint_file_resumes(server: FlueTestServer, tmp_path: Path) 
     first = [json.loads(line)["eventIndex"] for line in out.splitlines()]
     assert first == list(range(252))
     saved = ckpt.read_text().strip()
-    assert saved.endswith("251")
+    assert json.loads(saved)["position"].endswith("251+0")  # with the run id since #25
     code, out, err = run_cli(server, "runs", "stream", run_id, "--json", "--checkpoint", str(ckpt))
     assert code == 0 and out == ""  # nothing after the checkpoint
     assert "resuming from checkpoint" in err

@@ -1,5 +1,6 @@
 # The `flue` command: argument parsing, the commands, and clean exits. Errors print one line
-# (exit code 1) unless --debug; Ctrl-C ends a stream cleanly and prints the last checkpoint.
+# (exit code 1) unless --debug; Ctrl-C ends a stream cleanly and prints the last position; a
+# reader that goes away (`flue runs stream R | head -1`) ends it quietly, as Unix tools do.
 #
 # Global options (--base-url, --token, --json, --debug, --retries, --ca-bundle) are accepted
 # before and after the command: the top-level parser holds their defaults, and every
@@ -117,9 +118,12 @@ def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from flue import __version__
+
     parser = argparse.ArgumentParser(
         prog="flue", description="Read Flue workflow runs and talk to Flue agents."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_globals(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -146,7 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument(
         "--checkpoint",
         type=_path,
-        help="resume from this file if present; save the offset there after each batch",
+        metavar="FILE",
+        help="resume from this file if present (it must be of the same run); save the exact "
+        "position there after each event",
     )
 
     workflows = command(sub, "workflows", "start runs")
@@ -206,22 +212,44 @@ def _path(value: str) -> Path:
     return Path(value)
 
 
-def _save_checkpoint(path: Path, offset: str) -> None:
+def _save_checkpoint(path: Path, run_id: str, position: str) -> None:
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(offset + "\n")
+    with os.fdopen(fd, "w") as fh:  # write-then-rename: a crash never leaves half a file
+        fh.write(_json_line({"run_id": run_id, "position": position}) + "\n")
     os.replace(tmp, path)
 
 
-def _load_checkpoint(path: Path) -> str | None:
+def _load_checkpoint(path: Path, run_id: str) -> str | None:
+    """The position saved in `path` for `run_id` (None: no file, or an empty one); a file of
+    another run, or not written by this command, is refused."""
     try:
         text = path.read_text().strip()
     except FileNotFoundError:
         return None
-    return text or None
+    if not text:
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or not all(
+        isinstance(doc.get(key), str) for key in ("run_id", "position")
+    ):
+        raise InvalidArgumentError(
+            f"--checkpoint {path}: not a checkpoint file of this command (it holds a JSON "
+            'object {"run_id", "position"}); to start from an offset, pass --offset instead'
+        )
+    if doc["run_id"] != run_id:
+        raise InvalidArgumentError(
+            f"--checkpoint {path} is the checkpoint of run {doc['run_id']!r}, not of "
+            f"{run_id!r}: resuming one run from another's position would skip its events; "
+            "use one checkpoint file per run"
+        )
+    position: str = doc["position"]
+    return position
 
 
 def _client(args: argparse.Namespace, base_url: str | None = None) -> Any:
@@ -244,23 +272,24 @@ def _stream(
     offset: str,
     tail: int | None,
     checkpoint: Path | None,
+    position: str | None = None,
 ) -> int:
-    stream = client.runs.stream(run_id, offset=offset, tail=tail, live=live)
-    saved = offset
+    stream = client.runs.stream(run_id, offset=offset, tail=tail, live=live, position=position)
+    saved = position
     try:
         with console.waiting(), stream:
             for event in stream:
                 console.event(event)
-                if checkpoint is not None and stream.offset != saved:
-                    saved = stream.offset
-                    _save_checkpoint(checkpoint, saved)
+                if checkpoint is not None and stream.position != saved:
+                    saved = stream.position  # after the event is out: exact on a restart
+                    _save_checkpoint(checkpoint, run_id, saved)
     except KeyboardInterrupt:
         console.finish()
-        console.note(f"interrupted; last checkpoint: {stream.offset}")
+        console.note(f"interrupted; last checkpoint: {stream.position}")
         return 130
     console.finish()
-    if checkpoint is not None and stream.offset != saved:
-        _save_checkpoint(checkpoint, stream.offset)
+    if checkpoint is not None and stream.position != saved:
+        _save_checkpoint(checkpoint, run_id, stream.position)
     return 0
 
 
@@ -288,19 +317,23 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 console.event(event)
             console.finish()
         elif args.command == "runs" and args.action == "stream":
-            offset = args.offset
-            if offset is None and args.checkpoint is not None:
-                offset = _load_checkpoint(args.checkpoint)
-                if offset is not None:
-                    console.note(f"resuming from checkpoint {offset}")
+            position = None
+            if args.checkpoint is not None:
+                # read even with --offset: a file of another run is never overwritten
+                position = _load_checkpoint(args.checkpoint, args.run_id)
+                if args.offset is not None:
+                    position = None
+                elif position is not None:
+                    console.note(f"resuming from checkpoint {position}")
             return _stream(
                 client,
                 console,
                 args.run_id,
                 live=args.live,
-                offset=offset or "-1",
-                tail=args.tail,
+                offset=args.offset or "-1",
+                tail=args.tail if position is None else None,
                 checkpoint=args.checkpoint,
+                position=position,
             )
         elif args.command == "agents":
             from flue._cli import agents
@@ -386,6 +419,10 @@ def main(
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return 130
+    except BrokenPipeError:
+        # the reader of our output went away (`| head -1`): stop quietly, as Unix tools do
+        _quiet_stdout(out)
+        return _EXIT_SIGPIPE
     except (FlueError, OSError) as exc:
         if args.debug:
             raise
@@ -397,6 +434,25 @@ def main(
             message += f" meta: {_json_line(meta)}"
         err.write(f"error: {printable(message)}\n")
         return 1
+
+
+# what a shell reports for a program killed by SIGPIPE (128 + 13), like `yes | head -1`
+_EXIT_SIGPIPE = 141
+
+
+def _quiet_stdout(out: TextIO) -> None:
+    """Point a broken stdout at /dev/null, so that the interpreter's last flush of what is
+    still buffered neither fails nor prints "Exception ignored ... BrokenPipeError"."""
+    if out is not sys.stdout and out is not sys.__stdout__:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, out.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def entry() -> None:
