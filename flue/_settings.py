@@ -6,7 +6,8 @@ flavours and the protocol core read them. ``flue.Timeout`` and ``flue.RetryPolic
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, cast
 
 import attrs
 
@@ -15,16 +16,46 @@ from flue.errors import InvalidArgumentError
 __all__ = ["RetryPolicy", "Timeout"]
 
 
+# A limit longer than this is no limit: the HTTP libraries and the standard library's timers
+# overflow on ``inf``, and on finite values that large too (``1e12`` s, in socket timeouts).
+NO_LIMIT_ABOVE = 365 * 24 * 3600.0
+
+
+def _no_limit(value: float | None) -> float | None:
+    """``inf`` (or more than a year) means no limit: None."""
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and value > NO_LIMIT_ABOVE  # False for nan, refused by the validator
+    ):
+        return None
+    return value
+
+
+def _no_attempt_limit(value: float | None) -> int | None:
+    """`_no_limit` for a count (the validator refuses what is not a number)."""
+    return cast("int | None", _no_limit(value))
+
+
 def _opt_pos(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgumentError(f"Timeout.{attribute.name} must be None or > 0, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or value <= 0
+    ):
+        raise InvalidArgumentError(
+            f"Timeout.{attribute.name} must be None (or inf: no limit) or a number > 0, got "
+            f"{value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)
 class Timeout:
-    """Timeouts in seconds (None: no limit).
+    """Timeouts in seconds. None, ``float("inf")`` or more than a year: no limit; ``nan`` or a
+    number <= 0 raises `InvalidArgumentError`.
 
     Attributes:
         connect: to establish a connection.
@@ -41,16 +72,17 @@ class Timeout:
             may run for hours): the `stall` watchdog guards them.
     """
 
-    connect: float | None = attrs.field(default=10.0, validator=_opt_pos)
-    read: float | None = attrs.field(default=30.0, validator=_opt_pos)
-    long_poll: float | None = attrs.field(default=45.0, validator=_opt_pos)
-    stall: float | None = attrs.field(default=45.0, validator=_opt_pos)
-    invoke_wait: float | None = attrs.field(default=600.0, validator=_opt_pos)
-    total: float | None = attrs.field(default=120.0, validator=_opt_pos)
+    connect: float | None = attrs.field(default=10.0, converter=_no_limit, validator=_opt_pos)
+    read: float | None = attrs.field(default=30.0, converter=_no_limit, validator=_opt_pos)
+    long_poll: float | None = attrs.field(default=45.0, converter=_no_limit, validator=_opt_pos)
+    stall: float | None = attrs.field(default=45.0, converter=_no_limit, validator=_opt_pos)
+    invoke_wait: float | None = attrs.field(default=600.0, converter=_no_limit, validator=_opt_pos)
+    total: float | None = attrs.field(default=120.0, converter=_no_limit, validator=_opt_pos)
 
     @classmethod
     def coerce(cls, value: Timeout | float | None) -> Timeout:
-        """Accept a `Timeout`, a number (connect and read), or None (defaults)."""
+        """Accept a `Timeout`, a number (connect and read; ``inf``: no limit), or None
+        (defaults)."""
         if value is None:
             return cls()
         if isinstance(value, Timeout):
@@ -61,16 +93,28 @@ class Timeout:
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgumentError(f"RetryPolicy.{attribute.name} must be > 0, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidArgumentError(
+            f"RetryPolicy.{attribute.name} must be a finite number > 0, got {value!r}"
+        )
 
 
 def _optional_limit(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or value <= 0
+    ):
         raise InvalidArgumentError(
-            f"RetryPolicy.{attribute.name} must be None (no limit) or > 0, got {value!r}"
+            f"RetryPolicy.{attribute.name} must be None (or inf: no limit) or > 0, got {value!r}"
         )
 
 
@@ -82,17 +126,22 @@ class RetryPolicy:
         initial_delay: seconds before the first retry (before jitter).
         max_delay: cap on one computed delay (a longer ``Retry-After`` still wins).
         multiplier: growth factor between consecutive delays.
-        max_attempts: consecutive attempts of one request before giving up (None: no limit).
+        max_attempts: consecutive attempts of one request before giving up (None or inf: no
+            limit).
         max_elapsed: seconds since the first failure of a run of failures before giving up
-            (None: no limit).
+            (None or inf: no limit).
         jitter: draw each delay uniformly from [0, computed delay] ("full jitter").
     """
 
     initial_delay: float = attrs.field(default=0.5, validator=_positive)
     max_delay: float = attrs.field(default=30.0, validator=_positive)
     multiplier: float = attrs.field(default=2.0, validator=_positive)
-    max_attempts: int | None = attrs.field(default=10, validator=_optional_limit)
-    max_elapsed: float | None = attrs.field(default=300.0, validator=_optional_limit)
+    max_attempts: int | None = attrs.field(
+        default=10, converter=_no_attempt_limit, validator=_optional_limit
+    )
+    max_elapsed: float | None = attrs.field(
+        default=300.0, converter=_no_limit, validator=_optional_limit
+    )
     jitter: bool = True
 
     @classmethod
