@@ -83,14 +83,14 @@ class Reader(Protocol):
 
 def _closed_error() -> FlueError:
     return FlueError(
-        "this stream is closed; open a new one (pass offset=<the saved offset> to resume)"
+        "this stream is closed; open a new one (pass position=<its .position> to resume)"
     )
 
 
 def _client_closed_error() -> FlueError:
     return FlueError(
         "the client of this stream is closed; create a new client and open a new stream "
-        "(pass offset=<the saved offset> to resume)"
+        "(pass position=<its .position> to resume)"
     )
 
 
@@ -274,12 +274,12 @@ class AsyncBatchStream:
             if isinstance(failure, FlueError):
                 raise FlueError(
                     f"this stream failed earlier ({failure}); open a new one (pass "
-                    "offset=<the saved offset> to resume)"
+                    "position=<its .position> to resume)"
                 ) from failure
             raise FlueError(
                 "this stream was interrupted inside a read (its task was cancelled or timed "
                 "out, or code it called raised), so it cannot continue; open a new one (pass "
-                "offset=<the saved offset> to resume: nothing is lost)"
+                "position=<its .position> to resume: nothing is lost)"
             ) from failure
         if state == "new":
             self._state = "reading"
@@ -368,9 +368,11 @@ class AsyncRunStream(Generic[T]):
     Returned by ``client.runs.stream()`` (not created directly): iterate it, preferably in a
     ``with``/``async with`` block, for events (models, or dicts with ``as_dict=True``).
 
-    ``offset`` starts at the requested offset and moves to a batch's next offset only when the
-    last event of that batch has been handed to you, so saving it after processing each event
-    and resuming from it never skips an event (at worst the batch in flight is delivered again).
+    ``position`` names the place after the last event handed to you: save it after processing
+    each event and resume with ``position=`` to get the next event, none twice and none missed
+    (docs/resume.md). ``offset`` starts at the requested offset and moves to a batch's next
+    offset only when the last event of that batch has been handed to you, so resuming from it
+    never skips an event (at worst the batch in flight is delivered again).
     `cancel()` and `close()` stop it at once: events already received but not handed out are
     dropped and the checkpoint stays before them. See docs/lifecycle.md.
     """
