@@ -120,17 +120,25 @@ def _optional_limit(_: object, attribute: attrs.Attribute[Any], value: object) -
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
-    """How failed requests are retried.
+    """How failed requests are retried (docs/retries.md has the rules).
 
     Attributes:
         initial_delay: seconds before the first retry (before jitter).
-        max_delay: cap on one computed delay (a longer ``Retry-After`` still wins).
+        max_delay: cap on one computed delay (a longer ``Retry-After`` still wins); one wait
+            is never longer than an hour.
         multiplier: growth factor between consecutive delays.
         max_attempts: consecutive attempts of one request before giving up (None or inf: no
             limit).
         max_elapsed: seconds since the first failure of a run of failures before giving up
             (None or inf: no limit).
         jitter: draw each delay uniformly from [0, computed delay] ("full jitter").
+        fail_fast: give up within about two seconds when a connection is refused or the host
+            name is unknown and nothing at that address (scheme, host and port) has ever
+            answered this client: at most 3 attempts for a refused connection, 2 for an
+            unknown host, waiting at most 1 s each time (both within ``max_attempts``). Once
+            the address has answered, such failures get the full patience above (a server
+            restarting). False: the full patience from the first request (a program started
+            together with its server).
     """
 
     initial_delay: float = attrs.field(default=0.5, validator=_positive)
@@ -143,6 +151,7 @@ class RetryPolicy:
         default=300.0, converter=_no_limit, validator=_optional_limit
     )
     jitter: bool = True
+    fail_fast: bool = True
 
     @classmethod
     def disabled(cls) -> RetryPolicy:

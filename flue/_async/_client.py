@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from flue._async._host import ASYNC_CALLBACKS, Params, check_params
 from flue._async._resources import AsyncRuns, AsyncStreams, AsyncWorkflows
-from flue._protocol.decide import Raise, decide
+from flue._protocol.decide import Raise, decide, mark_first_contact
 from flue._protocol.encoding import ACCEPT_ENCODING
 from flue._protocol.hooks import (
     check_event_hooks,
@@ -52,6 +52,7 @@ from flue._transports._aiohttp import (
     resolve_headers,
 )
 from flue._transports._common import Timeout
+from flue._transports._reasons import unreachable
 from flue.errors import (
     FlueError,
     InvalidArgumentError,
@@ -213,6 +214,7 @@ class AsyncFlueClient:
         self.streams = AsyncStreams(self)
         self._agents: AsyncAgents | None = None
         self._lines = ServerLines()  # which Flue line each server speaks, once it said so
+        self._answered: set[tuple[str, str, int | None]] = set()  # origins that ever answered
 
     @property
     def agents(self) -> AsyncAgents:
@@ -399,7 +401,15 @@ class AsyncFlueClient:
                 await self._run_hook(hook, info, "request")
         logger.debug("flue: %s %s", request.method, request.url)
         started = time.monotonic()
-        response = await self._transport.open(request, headers, wait=wait, token=token)
+        origin = _origin(request.url)
+        try:
+            response = await self._transport.open(request, headers, wait=wait, token=token)
+        except TransportError as exc:
+            why = unreachable(exc) if origin not in self._answered else None
+            if why is not None:  # a wrong URL, or no server: fail fast (docs/retries.md)
+                mark_first_contact(exc, why)
+            raise
+        self._answered.add(origin)
         if info is not None and self._response_hooks:
             elapsed = time.monotonic() - started
             answer = response_info(
@@ -494,6 +504,15 @@ class _Host:
 
     async def sleep(self, seconds: float, token: AsyncCancelToken) -> None:
         await self._client._transport.sleep(seconds, token)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # refused by the transport anyway
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def _decode_json(body: bytes, url: str, secrets: frozenset[str]) -> Any:

@@ -8,6 +8,9 @@ come from `backoff.expo` with full jitter drawn from an injectable `random.Rando
 reconnect after a working connection was cut) waits nothing and leaves the backoff sequence
 where it was, so the next consecutive failure still starts at ``initial_delay``; it counts
 towards ``max_attempts`` like any other. The clock is injected too, so tests control time.
+A caller may tighten the limits for one failure (``max_attempts``, ``max_wait``: `decide()` does
+so when nothing at the address ever answered), and no wait is longer than an hour (`MAX_WAIT`),
+the longest the standard library's timers accept being far above it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from typing import TypeVar
 
 from flue._settings import RetryPolicy
 
-__all__ = ["RetryPolicy", "RetryState", "gave_up"]
+__all__ = ["MAX_WAIT", "RetryPolicy", "RetryState", "gave_up"]
+
+MAX_WAIT = 3600.0  # the longest computed wait (a `Retry-After` is capped the same)
 
 E = TypeVar("E", bound=BaseException)
 
@@ -55,19 +60,31 @@ class RetryState:
             return 0.0
         return self._clock() - self._first_failure
 
-    def failed(self, retry_after: float | None = None, *, immediate: bool = False) -> float | None:
+    def failed(
+        self,
+        retry_after: float | None = None,
+        *,
+        immediate: bool = False,
+        max_attempts: int | None = None,
+        max_wait: float | None = None,
+    ) -> float | None:
         """Record a failure; return the delay before the next attempt, or None to give up.
 
         ``immediate``: retry at once (still counted); ``Retry-After`` remains a floor.
+        ``max_attempts``, ``max_wait``: tighter limits for this failure than the policy's (the
+        attempt limit counts every failure of the run, earlier ones included).
         """
         policy = self.policy
         now = self._clock()
         if self._first_failure is None:
             self._first_failure = now
         self.failures += 1
-        if policy.max_attempts is not None and self.failures >= policy.max_attempts:
+        limit = self.limit(max_attempts)
+        if limit is not None and self.failures >= limit:
             return None
         delay = 0.0 if immediate else self._next_wait()
+        if max_wait is not None:
+            delay = min(delay, max_wait)
         if retry_after is not None:
             delay = max(delay, retry_after)
         if policy.max_elapsed is not None and (now - self._first_failure) + delay > (
@@ -76,6 +93,11 @@ class RetryState:
             return None
         self.total_retries += 1
         return delay
+
+    def limit(self, max_attempts: int | None = None) -> int | None:
+        """The attempts a run of failures gets (None: no limit), ``max_attempts`` applied."""
+        limits = [n for n in (self.policy.max_attempts, max_attempts) if n is not None]
+        return min(limits) if limits else None
 
     def _next_wait(self) -> float:
         policy = self.policy
@@ -89,7 +111,7 @@ class RetryState:
             )
             next(waits)  # backoff's generators are primed with one bare next()
             self._waits = waits
-        delay = float(next(self._waits))
+        delay = min(float(next(self._waits)), MAX_WAIT)
         if policy.jitter:
             delay = self._rng.uniform(0.0, delay)
         return delay

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
-from flue._protocol.decide import Raise, decide
+from flue._protocol.decide import Raise, decide, mark_first_contact
 from flue._protocol.encoding import ACCEPT_ENCODING
 from flue._protocol.hooks import (
     check_event_hooks,
@@ -44,6 +44,7 @@ from flue._protocol.retry import RetryPolicy, RetryState
 from flue._sync._host import ASYNC_CALLBACKS, Params, check_params
 from flue._sync._resources import Runs, Streams, Workflows
 from flue._transports._common import Timeout
+from flue._transports._reasons import unreachable
 from flue._transports._requests import (
     CancelToken,
     Response,
@@ -214,6 +215,7 @@ class FlueClient:
         self.streams = Streams(self)
         self._agents: Agents | None = None
         self._lines = ServerLines()  # which Flue line each server speaks, once it said so
+        self._answered: set[tuple[str, str, int | None]] = set()  # origins that ever answered
 
     @property
     def agents(self) -> Agents:
@@ -398,7 +400,15 @@ class FlueClient:
                 self._run_hook(hook, info, "request")
         logger.debug("flue: %s %s", request.method, request.url)
         started = time.monotonic()
-        response = self._transport.open(request, headers, wait=wait, token=token)
+        origin = _origin(request.url)
+        try:
+            response = self._transport.open(request, headers, wait=wait, token=token)
+        except TransportError as exc:
+            why = unreachable(exc) if origin not in self._answered else None
+            if why is not None:  # a wrong URL, or no server: fail fast (docs/retries.md)
+                mark_first_contact(exc, why)
+            raise
+        self._answered.add(origin)
         if info is not None and self._response_hooks:
             elapsed = time.monotonic() - started
             answer = response_info(
@@ -491,6 +501,15 @@ class _Host:
 
     def sleep(self, seconds: float, token: CancelToken) -> None:
         self._client._transport.sleep(seconds, token)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # refused by the transport anyway
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def _decode_json(body: bytes, url: str, secrets: frozenset[str]) -> Any:

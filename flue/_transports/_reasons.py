@@ -13,8 +13,9 @@ import re
 import socket
 import ssl
 from collections.abc import Iterator
+from typing import Literal
 
-__all__ = ["causes", "clean", "find", "os_reason", "tls_reason"]
+__all__ = ["causes", "clean", "find", "os_reason", "tls_reason", "unreachable"]
 
 _LINKS = ("reason", "os_error", "certificate_error", "__cause__", "__context__")
 _OBJECT_REPR = re.compile(r"<[^<>]*? object at 0x[0-9a-fA-F]+>")
@@ -79,10 +80,7 @@ def os_reason(exc: BaseException, host: str | None) -> str | None:
             why = e.strerror or clean(str(e))
             return f"the host name {host!r} could not be resolved ({why}); check the URL's host"
     for e in chain:
-        if isinstance(e, ConnectionRefusedError) or (
-            isinstance(e, OSError)
-            and (e.errno == errno.ECONNREFUSED or f"[Errno {errno.ECONNREFUSED}]" in str(e))
-        ):
+        if _refused(e):
             return "connection refused (is the server running, and is the port in the URL right?)"
         if isinstance(e, ConnectionResetError):
             return "the server reset the connection"
@@ -96,4 +94,23 @@ def os_reason(exc: BaseException, host: str | None) -> str | None:
                 return e.strerror[:1].lower() + e.strerror[1:]
             if e.args and isinstance(e.args[0], str):
                 return clean(e.args[0])
+    return None
+
+
+def _refused(e: BaseException) -> bool:
+    # asyncio reports a refusal on each of several addresses (localhost: ::1 and 127.0.0.1) as
+    # one OSError without errno, its text listing each "[Errno 111] Connect call failed"
+    return isinstance(e, ConnectionRefusedError) or (
+        isinstance(e, OSError)
+        and (e.errno == errno.ECONNREFUSED or f"[Errno {errno.ECONNREFUSED}]" in str(e))
+    )
+
+
+def unreachable(exc: BaseException) -> Literal["refused", "unknown host"] | None:
+    """Whether `exc` says that the host name is unknown, or that it refused the connection."""
+    chain = list(causes(exc))
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return "unknown host"
+    if any(_refused(e) for e in chain):
+        return "refused"
     return None

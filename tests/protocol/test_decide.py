@@ -40,9 +40,9 @@ def test_transient_failures_back_off_then_give_up() -> None:
     error = ConnectionLostError("cut")
     waits = [decide(s, error) for _ in range(3)]
     assert waits == [
-        Retry(seconds=1.0, attempt=1, error=error),
-        Retry(seconds=2.0, attempt=2, error=error),
-        Retry(seconds=4.0, attempt=3, error=error),
+        Retry(seconds=1.0, attempt=1, error=error, limit=4),
+        Retry(seconds=2.0, attempt=2, error=error, limit=4),
+        Retry(seconds=4.0, attempt=3, error=error, limit=4),
     ]
     final = decide(s, error)
     assert isinstance(final, Raise)
@@ -51,7 +51,7 @@ def test_transient_failures_back_off_then_give_up() -> None:
 
 def test_retry_after_is_a_floor() -> None:
     error = ServerError("busy", status=503, retry_after=5.0)
-    assert decide(state(), error) == Retry(seconds=5.0, attempt=1, error=error)
+    assert decide(state(), error) == Retry(seconds=5.0, attempt=1, error=error, limit=4)
 
 
 def test_the_clock_limits_the_elapsed_time() -> None:
@@ -102,13 +102,15 @@ def test_api_error_message_says_it_gave_up() -> None:
 def test_immediate_retries_at_once_and_keeps_counting() -> None:
     s = state()
     error = ConnectionLostError("cut")
-    assert decide(s, error, immediate=True) == Retry(seconds=0.0, attempt=1, error=error)
-    assert decide(s, error) == Retry(seconds=1.0, attempt=2, error=error)
+    assert decide(s, error, immediate=True) == Retry(seconds=0.0, attempt=1, error=error, limit=4)
+    assert decide(s, error) == Retry(seconds=1.0, attempt=2, error=error, limit=4)
 
 
 def test_a_caller_may_classify_the_failure_itself() -> None:
     error = ProtocolError("no Stream-Next-Offset (cut?)")
     assert decide(state(), error) == Raise(error=error)
-    assert decide(state(), error, retryable=True) == Retry(seconds=1.0, attempt=1, error=error)
+    assert decide(state(), error, retryable=True) == Retry(
+        seconds=1.0, attempt=1, error=error, limit=4
+    )
     server = ServerError("oops", status=500)
     assert decide(state(), server, retryable=False) == Raise(error=server)
