@@ -87,45 +87,7 @@ class FlueClient:
     through `runs` (run records and events) and started through `workflows`; `agents` talks to
     the application's agents (conversations); `streams` reads any other Durable Streams stream.
 
-    Args:
-        base_url: the application's URL, path included (default: ``FLUE_BASE_URL``).
-        token: bearer token (default: ``FLUE_TOKEN``); never logged or shown in ``repr``.
-        headers: extra headers: a dict, or a callable returning one (an ``async`` one too, in
-            the asyncio client), called for every request and reconnect (use it to refresh
-            credentials).
-        params: extra query parameters for every request: a dict, or a callable returning one
-            (an ``async`` one too, in the asyncio client) called for every request, retry and
-            reconnect. Values are str, int, float, bool (``true``/``false``), None (left out)
-            or a list of those (the name repeated); they are sent after the protocol's own
-            parameters, whose names (offset, live, cursor, tail, meta, wait) are refused.
-        event_hooks: ``{"request": [...], "response": [...]}``: functions (``async`` ones too,
-            in the asyncio client) called with a `RequestInfo` before every HTTP request the
-            client sends (reads, retries, reconnects, one-shot calls) and with a
-            `ResponseInfo` once its response head arrived; credentials are redacted. A hook
-            that raises stops the call with a `FlueError` (its ``__cause__`` is the hook's
-            exception), which is never retried.
-        timeout: a `Timeout`, or one number for connect and read timeouts.
-        retry: a `RetryPolicy` for transient failures (429, 5xx, dropped connections).
-        session: an existing HTTP session to send requests with (`aiohttp.ClientSession` for
-            the asyncio client, `requests.Session` for the blocking one); never closed by the
-            client.
-        verify: TLS verification: True (default, the system's trusted CAs), False (no
-            verification), the path of a CA bundle file or directory, or (asyncio client
-            only) an `ssl.SSLContext`. With True and `trust_env`, ``REQUESTS_CA_BUNDLE`` (or
-            ``CURL_CA_BUNDLE``) names the CA bundle when set.
-        proxy: an HTTP proxy for every request, ``"http://[user:password@]host:port"``
-            (HTTPS goes through it with ``CONNECT``); not with `session`, which keeps its
-            own proxy settings.
-        trust_env: read proxies from ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
-            ``NO_PROXY`` (lower or upper case; read once, here) and the CA bundle from
-            ``REQUESTS_CA_BUNDLE`` (default True). ``.netrc`` is never read.
-        catchup: how `runs.events()` reads: ``"sse"`` (default), every page over one
-            ``live=sse`` connection that is closed once up to date (2-3x faster on long runs:
-            no round trip per 100 events); or ``"get"``, one GET per page of at most 100.
-        max_event_size: the most bytes buffered for one SSE event (a catch-up or long-poll
-            body may be 8 times that), counted after decompression; a server sending more,
-            such as a line that never ends or a decompression bomb, gets a `ProtocolError`
-            instead of exhausting memory.
+    The constructor's arguments are described under ``__init__`` below.
     """
 
     base_url: str
@@ -162,6 +124,60 @@ class FlueClient:
         proxy: str | None = None,
         trust_env: bool = True,
     ) -> None:
+        """Create a client (no connection is opened before the first request).
+
+        Args:
+            base_url: the application's URL, path included (default: ``FLUE_BASE_URL``).
+            token: bearer token (default: ``FLUE_TOKEN``); never logged or shown in
+                ``repr``.
+            headers: extra headers: a dict, or a callable returning one (an ``async`` one
+                too, in the asyncio client), called for every request and reconnect (use it
+                to refresh credentials).
+            params: extra query parameters for every request: a dict, or a callable
+                returning one (an ``async`` one too, in the asyncio client) called for every
+                request, retry and reconnect. Values are str, int, float, bool
+                (``true``/``false``), None (left out) or a list of those (the name
+                repeated); they are sent after the protocol's own parameters, whose names
+                (offset, live, cursor, tail, meta, wait) are refused.
+            event_hooks: ``{"request": [...], "response": [...]}``: functions (``async``
+                ones too, in the asyncio client) called with a `RequestInfo` before every
+                HTTP request the client sends (reads, retries, reconnects, one-shot calls)
+                and with a `ResponseInfo` once its response head arrived; credentials are
+                redacted. A hook that raises stops the call with a `FlueError` (its
+                ``__cause__`` is the hook's exception), which is never retried.
+            timeout: a `Timeout` (connect, read, long_poll, stall, invoke_wait, total), or
+                one number of seconds for the connect and read timeouts. None or
+                ``float("inf")``: no limit; ``nan`` is refused.
+            retry: a `RetryPolicy` for transient failures (429, 5xx, dropped or refused
+                connections): backoff with jitter, at most 10 attempts in a row by default.
+                A refused connection or unknown host name at an address that has never
+                answered this client fails within about two seconds (``fail_fast``).
+            session: an existing HTTP session to send requests with
+                (`aiohttp.ClientSession` for the asyncio client, `requests.Session` for the
+                blocking one); never closed by the client.
+            verify: TLS verification: True (default, the system's trusted CAs), False (no
+                verification), the path of a CA bundle file or directory, or (asyncio client
+                only) an `ssl.SSLContext`. With True and `trust_env`,
+                ``REQUESTS_CA_BUNDLE`` (or ``CURL_CA_BUNDLE``) names the CA bundle when set.
+            catchup: how `runs.events()` reads: ``"sse"`` (default), every page over one
+                ``live=sse`` connection that is closed once up to date (2-3x faster on long
+                runs: no round trip per 100 events); or ``"get"``, one GET per page of at
+                most 100.
+            max_event_size: the most bytes buffered for one SSE event (a catch-up or
+                long-poll body may be 8 times that), counted after decompression; a server
+                sending more, such as a line that never ends or a decompression bomb, gets a
+                `ProtocolError` instead of exhausting memory.
+            proxy: an HTTP proxy for every request, ``"http://[user:password@]host:port"``
+                (HTTPS goes through it with ``CONNECT``); not with `session`, which keeps
+                its own proxy settings.
+            trust_env: read proxies from ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and
+                ``NO_PROXY`` (lower or upper case; read once, here) and the CA bundle from
+                ``REQUESTS_CA_BUNDLE`` (default True). ``.netrc`` is never read.
+
+        Raises:
+            InvalidArgumentError: an argument of the wrong type or out of range (such as an
+                empty token, a ``nan`` timeout or an unknown ``catchup``).
+        """
         if base_url is None:
             base_url = os.environ.get("FLUE_BASE_URL")
         self.base_url = normalize_base_url(base_url)
