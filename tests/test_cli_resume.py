@@ -92,13 +92,13 @@ def test_a_reader_that_goes_away_ends_the_stream_quietly(server: FlueTestServer)
     run_id = make_run(server, 1, end=False)  # live: more is written after the reader left
     proc = _cli(server, "runs", "stream", run_id, "--json", "--live", "sse")
     try:
-        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout is not None
         assert json.loads(proc.stdout.readline())["eventIndex"] == 0  # like `head -1`
         proc.stdout.close()
         server.append(run_id, [{"type": "log", "message": "x" * 100}] * 50)
         server.end_run(run_id)
-        err = proc.stderr.read().decode()
-        code = proc.wait(timeout=30)
+        _, raw_err = proc.communicate(timeout=30)  # (stdout is closed: only stderr is read)
+        err, code = raw_err.decode(), proc.returncode
     finally:
         if proc.poll() is None:
             proc.kill()
