@@ -139,3 +139,40 @@ def test_without_a_fixed_start_the_position_is_the_offset_until_the_batch_is_who
     assert (seen, position) == (EVENTS[:2], "-1+0")
     seen, position = _read_until(ReadMachine(URL, offset="-1", tail=8), paged(3), 4)
     assert position == "o3+1"  # the first batch is whole: exact from here on
+
+
+def _sse_data(items: list[Any]) -> bytes:
+    return b"event: data\ndata:" + json.dumps(items).encode() + b"\n\n"
+
+
+def _sse_control(offset: str, **flags: Any) -> bytes:
+    return (
+        b"event: control\ndata:"
+        + json.dumps({"streamNextOffset": offset, **flags}).encode()
+        + b"\n\n"
+    )
+
+
+def test_sse_skip_spans_data_frames_and_survives_a_cut_before_the_control_frame() -> None:
+    answers = [
+        # cut after the data frames, before their control frame: nothing was queued
+        Scripted(
+            headers={"Content-Type": "text/event-stream"},
+            chunks=[_sse_data(EVENTS[3:5]), _sse_data(EVENTS[5:6])],
+            error_at=2,
+        ),
+        Scripted(
+            headers={"Content-Type": "text/event-stream"},
+            chunks=[
+                _sse_data(EVENTS[3:5]),
+                _sse_data(EVENTS[5:8]),
+                _sse_control("o8", upToDate=True, streamClosed=True),
+            ],
+        ),
+    ]
+    reader = ReadMachine(URL, offset="o3", live=LiveMode.SSE)
+    reader.resume_after(3)  # events 3, 4 and 5 were handed out before
+    trace = drive(reader, lambda req: answers.pop(0))
+    assert trace.items == EVENTS[6:8]
+    assert [parse_qs(urlsplit(r.url).query)["offset"] for r in trace.requests] == [["o3"]] * 2
+    assert reader.position() == "o8+0"
