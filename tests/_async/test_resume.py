@@ -116,3 +116,15 @@ async def test_a_run_reference_is_taken_wherever_a_run_id_is(server: FlueTestSer
         assert len(await client.runs.events(started)) == 3
         with pytest.raises(InvalidArgumentError, match="run_id"):
             await client.runs.get(object())  # type: ignore[arg-type]
+
+
+async def test_position_stays_exact_when_cancelled_inside_a_batch(server: FlueTestServer) -> None:
+    run_id = make_run(server, 6)
+    async with client_for(server) as client:
+        async with client.runs.stream(run_id, live=False) as stream:
+            seen = [(await stream.__anext__()).event_index for _ in range(2)]
+            stream.cancel()  # the rest of the batch is dropped, never handed out
+            assert [event.event_index async for event in stream] == []
+            assert stream.offset == "-1" and stream.position == "-1+2"
+        rest = await read_all(client, run_id, position=stream.position, live=False)
+    assert seen + rest == list(range(8))

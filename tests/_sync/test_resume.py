@@ -118,3 +118,15 @@ def test_a_run_reference_is_taken_wherever_a_run_id_is(server: FlueTestServer) -
         assert len(client.runs.events(started)) == 3
         with pytest.raises(InvalidArgumentError, match="run_id"):
             client.runs.get(object())  # type: ignore[arg-type]
+
+
+def test_position_stays_exact_when_cancelled_inside_a_batch(server: FlueTestServer) -> None:
+    run_id = make_run(server, 6)
+    with client_for(server) as client:
+        with client.runs.stream(run_id, live=False) as stream:
+            seen = [(stream.__next__()).event_index for _ in range(2)]
+            stream.cancel()  # the rest of the batch is dropped, never handed out
+            assert [event.event_index for event in stream] == []
+            assert stream.offset == "-1" and stream.position == "-1+2"
+        rest = read_all(client, run_id, position=stream.position, live=False)
+    assert seen + rest == list(range(8))
