@@ -402,6 +402,8 @@ def test_connection_refused_fails_within_seconds(no_env: Any) -> None:
     assert code == 1 and out == ""
     notes = err.splitlines()
     assert [n.startswith("retry: attempt ") for n in notes] == [True, True, False]
+    # the limit shown is the one that applies where nothing ever answered, not --retries + 1
+    assert notes[0].startswith("retry: attempt 1 of 3 failed") and "attempt 2 of 3" in notes[1]
     assert notes[-1] == (
         f"error: could not connect to {url}/runs/run_1: connection refused (is the server "
         "running, and is the port in the URL right?) (gave up after 3 attempts)"

@@ -35,7 +35,7 @@ __all__ = ["RETRY_LOG", "Console", "StatusMode", "bridged_logging", "fit", "stat
 StatusMode = Literal["shared", "separate"]
 
 #: the client's log message for a retry; its arguments are (attempt, delay, reason)
-RETRY_LOG = "flue: retry %d in %.2fs after: %s"
+RETRY_LOG = "flue: retry %d in %.2fs after: %s"  # the client's DEBUG record (not read here)
 
 _ERASE = "\r\x1b[K"
 
@@ -245,8 +245,13 @@ class Console:
             self.err.flush()
             self._draw()
 
-    def retrying(self, attempt: int, delay: float, reason: str) -> None:
-        """Attempt `attempt` failed with `reason`; the next one starts in `delay` seconds."""
+    def retrying(
+        self, attempt: int, delay: float, reason: str, *, limit: int | None = None
+    ) -> None:
+        """Attempt `attempt` failed with `reason`; the next one starts in `delay` seconds
+        (`limit`: the attempts the client allows this request, when it says)."""
+        if limit is not None:
+            self.max_attempts = limit
         if self.mode is None:
             self.note(
                 f"retry: {self._attempt_text(attempt)} failed; next try in {delay:.1f} s: {reason}"
@@ -334,11 +339,16 @@ class _LogBridge(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            from flue._protocol.decide import RETRY_INFO  # loaded by then: the client logs it
+
             args = record.args
-            if record.msg == RETRY_LOG and isinstance(args, tuple) and len(args) == 3:
-                attempt, delay, reason = args
+            if record.msg == RETRY_INFO and isinstance(args, tuple) and len(args) == 5:
+                # decide()'s record: (attempt, limit or "unlimited", note, delay, error); the
+                # limit is the one that applies (fewer attempts where nothing ever answered)
+                attempt, limit, _note, delay, reason = args
                 if isinstance(attempt, int) and isinstance(delay, (int, float)):
-                    self._console.retrying(attempt, float(delay), str(reason))
+                    known = limit if isinstance(limit, int) else None
+                    self._console.retrying(attempt, float(delay), str(reason), limit=known)
             if self._debug:
                 self._console.note(self.format(record))
             elif record.levelno >= logging.WARNING:
@@ -355,7 +365,7 @@ def bridged_logging(console: Console, *, debug: bool) -> Iterator[None]:
     handler = _LogBridge(console, debug=debug)
     level = logger.level
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)  # the retry records are DEBUG
+    logger.setLevel(logging.DEBUG)  # every record: --debug shows the DEBUG ones
     try:
         yield
     finally:
