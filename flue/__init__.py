@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from flue._models.replies import Reply
     from flue._protocol.batches import Batch
     from flue._protocol.hooks import RequestInfo, ResponseInfo
+    from flue._protocol.runref import RunRef
     from flue._settings import RetryPolicy, Timeout
     from flue._sync._agents import Agents
     from flue._sync._client import FlueClient
@@ -97,6 +98,7 @@ __all__ = [
     "ResponseInfo",
     "RetryPolicy",
     "RunNotFoundError",
+    "RunRef",
     "RunStream",
     "ServerError",
     "Signal",
@@ -115,6 +117,7 @@ _LAZY = {
     "Batch": "flue._protocol.batches",
     "RequestInfo": "flue._protocol.hooks",
     "ResponseInfo": "flue._protocol.hooks",
+    "RunRef": "flue._protocol.runref",
     "RetryPolicy": "flue._settings",
     "Timeout": "flue._settings",
     "FlueClient": "flue._sync._client",

@@ -19,7 +19,9 @@ class RunRef(Protocol):
     """Anything that names a run by its ``run_id`` (``invoke()``'s result, a `RunHandle`)."""
 
     @property
-    def run_id(self) -> str: ...
+    def run_id(self) -> str:
+        """The run's id."""
+        ...
 
 
 def run_id_of(run: str | RunRef) -> str:
