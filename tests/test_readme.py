@@ -1,6 +1,6 @@
-"""Every Python block of the README runs as written (issue 25): the quick start on its own, the
-"against your application" blocks with FLUE_BASE_URL pointing at flue.testing, and the test
-function of "Testing your own code" called like pytest would."""
+"""Every Python block of the README (and of the docs' home page) runs as written (issue 25): the
+quick start on its own, the "against your application" blocks with FLUE_BASE_URL pointing at
+flue.testing, and the test function of "Testing your own code" called like pytest would."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 
 from flue.testing import FlueTestServer
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+HOME = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "index.md").read_text("utf-8"), re.S)
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +24,18 @@ def app() -> Any:
         yield server
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+@pytest.mark.parametrize(
+    "name, block",
+    [(f"README.md block {i}", b) for i, b in enumerate(BLOCKS)]
+    + [(f"docs/index.md block {i}", b) for i, b in enumerate(HOME)],
+)
 def test_every_python_block_runs(
-    index: int, app: FlueTestServer, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    name: str, block: str, app: FlueTestServer, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     monkeypatch.setenv("FLUE_BASE_URL", app.url)
     monkeypatch.delenv("FLUE_TOKEN", raising=False)
     namespace: dict[str, Any] = {"__name__": "__readme__"}
-    exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), namespace)
+    exec(compile(block, name, "exec"), namespace)
     for name, value in namespace.items():
         if name.startswith("test_") and callable(value):
             value()
