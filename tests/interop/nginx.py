@@ -167,7 +167,7 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
 
-    # --- the deployment (README, "Deploying behind proxies") ---
+    # --- the deployment (docs/deploying.md) ---
     gzip on;
     gzip_proxied any;
     gzip_types application/json;
