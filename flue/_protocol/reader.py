@@ -96,8 +96,6 @@ __all__ = [
 ]
 
 _ERROR_BODY_CAP = 64 * 1024
-# Statuses a proxy answers when its read timeout ends a long-poll before the server's window.
-_PROXY_TIMEOUTS = (502, 504)
 _BODY_STATES = (ReaderState.JSON_BODY, ReaderState.ERROR_BODY, ReaderState.SSE_BODY)
 
 
