@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from flue import ProtocolError
+from flue._protocol import progress
 from tests.reliability._async.harness import provoke
 from tests.reliability.badinput import CASES, Case
 from tests.reliability.chaos import TOKEN
@@ -15,7 +16,12 @@ from tests.reliability.rawserver import RawServer
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-async def test_bad_input_ends_in_a_typed_error(case: Case) -> None:
+async def test_bad_input_ends_in_a_typed_error(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "(instant" in case.name:
+        # the server answers at once; what counts as "at once" is a duration, and on a loaded
+        # machine the client may take longer than the 0.1 s threshold to look at the answer:
+        # a threshold no run can reach keeps the case about the server, not the machine
+        monkeypatch.setattr(progress, "MIN_WAIT", 30.0)
     with RawServer(case.handler) as server:
         error, _ = await provoke(case, server.url)
     assert server.errors == []
