@@ -105,6 +105,7 @@ __all__ = [
     "DROPPED",
     "UNCHANGED",
     "CannotApply",
+    "Flag",
     "Conversation",
     "Outcome",
     "Rehydrate",
@@ -118,16 +119,18 @@ __all__ = [
 
 
 @attrs.frozen
-class _Flag:
+class Flag:
+    """A named marker value (`APPLIED`...; also the settlement follow's `SKIP`, `RESTART`)."""
+
     name: str
 
     def __repr__(self) -> str:
         return self.name
 
 
-APPLIED = _Flag("APPLIED")
-UNCHANGED = _Flag("UNCHANGED")
-DROPPED = _Flag("DROPPED")
+APPLIED = Flag("APPLIED")
+UNCHANGED = Flag("UNCHANGED")
+DROPPED = Flag("DROPPED")
 
 
 @attrs.frozen(kw_only=True)
@@ -145,7 +148,7 @@ class Rehydrate:
     reason: str
 
 
-Outcome = _Flag | Rehydrate
+Outcome = Flag | Rehydrate
 
 
 def attachment_url(conversation_url: str, attachment_id: str) -> str:

@@ -26,20 +26,13 @@ import attrs
 from flue._models.base import structure_fn
 from flue._models.chunks import ChunkPosition, chunk_from_dict
 from flue._models.conversation import Settlement
+from flue._protocol.conversation import Flag
 
 __all__ = ["RESTART", "SKIP", "Deliver", "SettlementFollow", "Step"]
 
 
-@attrs.frozen
-class _Flag:
-    name: str
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-SKIP = _Flag("SKIP")
-RESTART = _Flag("RESTART")
+SKIP = Flag("SKIP")
+RESTART = Flag("RESTART")
 
 
 @attrs.frozen(kw_only=True)
@@ -50,7 +43,7 @@ class Deliver:
     settlement: Settlement | None = None
 
 
-Step = _Flag | Deliver
+Step = Flag | Deliver
 
 _POSITION_KEYS = ("type", "position", "conversationId")
 

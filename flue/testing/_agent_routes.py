@@ -37,7 +37,15 @@ from ._wire import (
     unsupported_media_type,
 )
 
-__all__ = ["OFFSET_RE", "AgentRoute", "format_seq", "page", "parse_agent_path", "stream_url"]
+__all__ = [
+    "OFFSET_RE",
+    "AgentRoute",
+    "format_seq",
+    "page",
+    "parse_agent_path",
+    "stream_url",
+    "updates_query",
+]
 
 OFFSET_RE = re.compile(r"[0-9]+_([0-9]+)")
 _PAYLOAD_REASON = (
@@ -268,18 +276,10 @@ class AgentRoute:
             return Reply(200, headers, dumps(snapshot))
         if view != "updates":
             return invalid_request("Invalid agent conversation view. Use history or updates.")
-        if any(key == "tail" for key, _ in rec.query):
-            return invalid_request("Update streams do not accept tail.")
-        offsets = rec.query_values("offset")
-        if len(offsets) != 1:
-            return invalid_request("Exactly one offset is required.")
-        offset = offsets[0]
-        if offset != "-1" and not OFFSET_RE.fullmatch(offset):
-            return invalid_request("Invalid offset format.")
-        lives = rec.query_values("live")
-        live = lives[0] if lives else None
-        if live is not None and live not in ("long-poll", "sse"):
-            return invalid_request("Invalid live mode. Use long-poll or sse.")
+        query = updates_query(rec)
+        if isinstance(query, Reply):
+            return query
+        offset, live = query
         if conv is None:
             return stream_not_found(name, instance)
         start = -1 if offset == "-1" else int(offset.split("_", 1)[1])
@@ -341,6 +341,24 @@ class AgentRoute:
                     break
                 if self.stopping.is_set():
                     return
+
+
+def updates_query(rec: Any) -> Reply | tuple[str, str | None]:
+    """The ``offset`` and ``live`` of a ``view=updates`` read, or the 400 that beta.9 and 2.x
+    alike answer for a bad one."""
+    if any(key == "tail" for key, _ in rec.query):
+        return invalid_request("Update streams do not accept tail.")
+    offsets = rec.query_values("offset")
+    if len(offsets) != 1:
+        return invalid_request("Exactly one offset is required.")
+    offset = offsets[0]
+    if offset != "-1" and not OFFSET_RE.fullmatch(offset):
+        return invalid_request("Invalid offset format.")
+    lives = rec.query_values("live")
+    live = lives[0] if lives else None
+    if live is not None and live not in ("long-poll", "sse"):
+        return invalid_request("Invalid live mode. Use long-poll or sse.")
+    return offset, live
 
 
 def format_seq(seq: int) -> str:

@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from ._agent_routes import OFFSET_RE, AgentRoute, format_seq, page, stream_url
+from ._agent_routes import AgentRoute, format_seq, page, stream_url, updates_query
 from ._conversations import AgentRegistry, Conversation, abort_instance
 from ._conversations_v2 import Refused, admit
 from ._reads import ReadConfig, wait_either
@@ -200,18 +200,10 @@ class V2Route:
             return Reply(200, _read_headers(snapshot["offset"], True), dumps(snapshot))
         if view != "updates":
             return invalid_request("Invalid agent conversation view. Use history or updates.")
-        if any(key == "tail" for key, _ in rec.query):
-            return invalid_request("Update streams do not accept tail.")
-        offsets = rec.query_values("offset")
-        if len(offsets) != 1:
-            return invalid_request("Exactly one offset is required.")
-        offset = offsets[0]
-        if offset != "-1" and not OFFSET_RE.fullmatch(offset):
-            return invalid_request("Invalid offset format.")
-        lives = rec.query_values("live")
-        live = lives[0] if lives else None
-        if live is not None and live not in ("long-poll", "sse"):
-            return invalid_request("Invalid live mode. Use long-poll or sse.")
+        query = updates_query(rec)
+        if isinstance(query, Reply):
+            return query
+        offset, live = query
         start = -1 if offset == "-1" else int(offset.split("_", 1)[1])
         if start > conv.head:
             return offset_gone(offset, conv.offset, conv.agent, conv.instance_id)
