@@ -96,7 +96,7 @@ def lint(session: nox.Session) -> None:
     )
 
 
-# keys of tests/interop/realserver.py FLUE_VERSIONS: two 1.0 releases, two 2.x (@flue/runtime)
+# keys of tools/flue_servers/releases.py FLUE_VERSIONS: two 1.0 releases, two 2.x (@flue/runtime)
 FLUE_RELEASES = ["beta5", "beta9", "v2_0_3", "v2_1_0"]
 
 
@@ -108,19 +108,20 @@ def interop(session: nox.Session, flue: str) -> None:
     tests marked for that release's line (tests/interop/conftest.py). Needs npm."""
     session.install("-e", ".[test]")
     env = {"FLUE_INTEROP_VERSION": flue, "FLUE_INTEROP_TOPOLOGY": "direct"}
-    session.run("python", "-m", "tests.interop.realserver", "--provision-only", env=env)
+    session.run("python", "-m", "tools.flue_servers", "--provision-only", env=env)
     session.run("pytest", "-m", "interop", "tests/interop", *session.posargs, env=env)
 
 
 @nox.session
 def interop_nginx(session: nox.Session) -> None:
     """The client suites of both flavours through nginx in front of a real Flue 1.0.0-beta.9
-    (TLS from a local CA, gzip, unbuffered SSE, proxy_read_timeout 10 s; tests/interop/nginx.py),
-    plus the recycling tests of tests/interop/_async/test_nginx_real.py. Needs npm and nginx
-    (Debian ``nginx-light``); the raw-HTTP tests are left to ``interop``."""
+    (TLS from a local CA, gzip, unbuffered SSE, proxy_read_timeout 10 s;
+    tools/flue_servers/nginx.py), plus the recycling tests of
+    tests/interop/_async/test_nginx_real.py. Needs npm and nginx (Debian ``nginx-light``); the
+    raw-HTTP tests are left to ``interop``."""
     session.install("-e", ".[test]")
     env = {"FLUE_INTEROP_VERSION": "beta9", "FLUE_INTEROP_TOPOLOGY": "nginx"}
-    session.run("python", "-m", "tests.interop.realserver", "--provision-only", env=env)
+    session.run("python", "-m", "tools.flue_servers", "--provision-only", env=env)
     session.run("pytest", "-m", "interop", "tests/interop", *session.posargs, env=env)
 
 
@@ -162,10 +163,10 @@ def bench(session: nox.Session) -> None:
     """
     # [speed]: the msgspec rows of the catch-up table (the other rows use the stdlib decoder)
     session.install("-e", ".[speed]", "matplotlib", "psutil", "durable-streams==0.1.0")
-    session.run("python", "-m", "tests.interop.realserver", "--provision-only")
+    session.run("python", "-m", "tools.flue_servers", "--provision-only")
     # the observe section runs Flue 2.0.3 and its @flue/sdk (benchmarks/observe.py)
     session.run(
-        "python", "-m", "tests.interop.realserver", "--provision-only", "--flue-version", "v2_0_3"
+        "python", "-m", "tools.flue_servers", "--provision-only", "--flue-version", "v2_0_3"
     )
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 

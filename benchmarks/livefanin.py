@@ -83,7 +83,7 @@ def _server(fake: bool) -> Iterator[_Server]:
         with fake_server() as url:
             yield _Server(url, None, "fake", None)
         return
-    from tests.interop.realserver import RealFlueServer
+    from tools.flue_servers.server import RealFlueServer
 
     with RealFlueServer() as server:
         yield _Server(server.url, server.token, "real", server.pid)

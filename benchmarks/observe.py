@@ -3,7 +3,7 @@
 alone, in this process, by the length of the conversation.
 
 ``bench(quick)`` (called by ``benchmarks/run.py``; its own BENCHMARKS.md section, ``--only
-observe``) starts the v2_0_3 interop app (``tests/interop/realserver.py``: @flue/runtime 2.0.3
+observe``) starts the v2_0_3 interop app (``tools/flue_servers``: @flue/runtime 2.0.3
 with the fake model, whose ``words<n>:`` reply is n numbered words, one token each) and:
 
 1. builds one conversation per history length (10, 1,000, 5,000 messages: that many user
@@ -67,7 +67,8 @@ MARKERS = (
 
 
 def bench(quick: bool, log: Any = print) -> dict[str, Any]:
-    from tests.interop.realserver import RealFlueServer, provision
+    from tools.flue_servers.provision import provision
+    from tools.flue_servers.server import RealFlueServer
 
     prov = provision(flue_version=VERSION)
     rounds = 3 if quick else 5

@@ -1,6 +1,6 @@
 """Run every benchmark side by side and report: ``nox -s bench`` (or
 ``python -m benchmarks.run [--quick]`` from the repository root, after
-``python -m tests.interop.realserver --provision-only``).
+``python -m tools.flue_servers --provision-only``).
 
 Starts the real Flue server of the interop app (and flue.testing servers in separate
 processes), measures, prints the tables, writes ``benchmarks/results.json``,
@@ -155,7 +155,7 @@ def _timed(reader: Any, url: str, token: str, run_id: str) -> tuple[float, int]:
 
 
 def _ts_sdk(server: Any, run_id: str, repeats: int) -> dict[str, Any]:
-    from tests.interop.realserver import provision
+    from tools.flue_servers.provision import provision
 
     prov = provision()
     node = prov.node
@@ -610,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         # other sections (the real server, 1,000 streams)
         results["imports"] = bench_imports(5 if quick else 15)
     if only & {"catchup", "live", "fanin"}:
-        from tests.interop.realserver import RealFlueServer
+        from tools.flue_servers.server import RealFlueServer
 
         with RealFlueServer() as server:
             log(f"real server {server.url} (pid {server.pid})")

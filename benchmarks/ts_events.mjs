@@ -1,6 +1,6 @@
 // Times the official @flue/sdk 1.0.0-beta.5 `client.runs.events()` on one run.
 //
-// Run with the Node 22 that tests/interop/realserver.py provisions, from any directory:
+// Run with the Node 22 that tools/flue_servers provisions, from any directory:
 //   node benchmarks/ts_events.mjs <app_dir> <base_url> <token> <run_id> <repeats>
 // The SDK is resolved from <app_dir>/node_modules (tests/interop/app, where it is a dependency).
 // Prints one JSON line: {"sdk_version", "node", "events", "seconds": [...]} (one warm-up first).

@@ -1,7 +1,7 @@
 // Observes one conversation with the official @flue/sdk 2.x `observe()` until a reply settles;
 // the TypeScript side of benchmarks/observe.py (one fresh Node process per reply observed).
 //
-// Run with the Node 22 that tests/interop/realserver.py provisions:
+// Run with the Node 22 that tools/flue_servers provisions:
 //   node benchmarks/ts_observe.mjs <app_dir> <conversation_url> <token> <last_text>
 // The SDK is resolved from <app_dir>/node_modules (the v2_0_3 interop app, where it is a
 // dependency). Prints "ready" once the observation is live (its history read), then one JSON

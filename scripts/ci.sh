@@ -13,7 +13,7 @@
 #   first on PATH, before pyenv's shims (which refuse versions not selected); only versioned
 #   names, so `python3` stays the default;
 # - tinyproxy (forward-proxy tests), nginx-light (`nox -s interop_nginx`) and npm (the real Flue
-#   servers of `nox -s interop`; Node >= 22 itself is provisioned by tests/interop/realserver.py)
+#   servers of `nox -s interop`; Node >= 22 itself is provisioned by tools/flue_servers)
 #   with apt-get, as root or through `sudo -n`;
 # - nox, with pip.
 # Exits non-zero when anything is missing and cannot be installed, or when a session fails.

@@ -20,28 +20,11 @@ after it), retries with backoff, and the checkpoint. Its parts:
   makes none (read it first);
 * `flue._protocol.retry`: the backoff.
 
-Transitions (state, event -> next state; "retry" = SEND with a pending `Sleep`, or ERROR once
-the retry limits are spent; "queue" = batches wait in the delivery queue):
-
-=============== ============================================= =================================
-state           event                                         next state
-=============== ============================================= =================================
-SEND            next_action() -> SendRequest                  AWAIT_RESPONSE
-AWAIT_RESPONSE  receive_response(200, JSON)                   JSON_BODY
-AWAIT_RESPONSE  receive_response(200, SSE asked for)          SSE_BODY
-AWAIT_RESPONSE  receive_response(204/304)                     SEND (+queue) | DONE | retry
-AWAIT_RESPONSE  receive_response(>= 300 but 304)              ERROR_BODY
-AWAIT_RESPONSE  malformed head (rule 5)                       ERROR | retry
-JSON_BODY       receive_data(bytes)                           JSON_BODY | ERROR (over the cap)
-JSON_BODY       receive_data(b"")                             SEND (+queue) | DONE | retry | ERROR
-ERROR_BODY      receive_data(b"") or cap reached              retry (retryable status) | ERROR
-SSE_BODY        receive_data(bytes)                           SSE_BODY (+queue) | retry | ERROR
-SSE_BODY        receive_data(b""), then queue drained         SEND (recycled) | retry
-any *_BODY, AWAIT_RESPONSE  receive_transport_error()         retry
-any (queue not empty)  next_action() -> Deliver               DELIVERING
-DELIVERING      batch_delivered()                             state before | DONE
-DONE / ERROR    anything                                      the same (ERROR raises again)
-=============== ============================================= =================================
+The transitions are data: `flue._protocol.transitions.TRANSITIONS` (state, input -> next
+state), moved in one place; what a complete answer means is decided by the pure functions of
+`flue._protocol.answers`, which return a verdict (queue / retry / fail) that `_apply()` carries
+out. DONE and ERROR are final (ERROR raises again; data and transport errors after them are
+ignored).
 
 Invariants: a pending `Sleep` is handed out before anything else, and the state is SEND while
 it is; at most one `Deliver` is outstanding, and the checkpoint `offset` moves only in
@@ -68,12 +51,23 @@ from flue._protocol.actions import (
     SendRequest,
     Sleep,
 )
-from flue._protocol.answers import Answers
+from flue._protocol.answers import (
+    Fail,
+    Queue,
+    Retry,
+    Verdict,
+    judge_error,
+    judge_no_content,
+    judge_page,
+    malformed,
+    spinning,
+)
 from flue._protocol.batches import Decode, SSEBatcher
+from flue._protocol.decide import Raise, decide
 from flue._protocol.delivery import Delivery
-from flue._protocol.http import HttpRequest, build_read_request
-from flue._protocol.params import OFFSET_NOW, OFFSET_START, LiveMode
-from flue._protocol.position import format_position
+from flue._protocol.http import HttpRequest, RequestKind, build_read_request
+from flue._protocol.params import OFFSET_NOW, LiveMode
+from flue._protocol.position import check_resume, position_in
 from flue._protocol.progress import Progress
 from flue._protocol.responses import (
     ReadHead,
@@ -82,7 +76,8 @@ from flue._protocol.responses import (
 )
 from flue._protocol.retry import RetryPolicy, RetryState
 from flue._protocol.sse import SSEDecoder
-from flue.errors import FlueError, InvalidArgumentError, ProtocolError, TransportError
+from flue._protocol.transitions import Input, ReaderStateError, Transitions
+from flue.errors import FlueError, ProtocolError, TransportError, redact
 
 __all__ = [
     "NEED_DATA",
@@ -99,7 +94,7 @@ _ERROR_BODY_CAP = 64 * 1024
 _BODY_STATES = (ReaderState.JSON_BODY, ReaderState.ERROR_BODY, ReaderState.SSE_BODY)
 
 
-class ReadMachine(Answers):
+class ReadMachine:
     """Reads one Durable Streams stream from `offset`; see the module comment.
 
     ``stall``: the longest an SSE connection may go without a control frame (None: no limit).
@@ -131,7 +126,7 @@ class ReadMachine(Answers):
         self.decode: Decode = decode
         self.objects_only = objects_only
         self.run_id = run_id
-        self.state = ReaderState.SEND
+        self._moves = Transitions()
         self.requests_sent = 0
         self.retry = RetryState(retry or RetryPolicy(), clock=clock, rng=rng)
         self._delivery = Delivery(offset)
@@ -148,12 +143,15 @@ class ReadMachine(Answers):
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._body_size = 0
-        self._resume_state = ReaderState.SEND
         self._sleep: Sleep | None = None
         self._error: FlueError | None = None
         self._sse: SSEDecoder | None = None
         self._batcher: SSEBatcher | None = None
         self._sse_finished = False
+
+    @property
+    def state(self) -> ReaderState:
+        return self._moves.state
 
     # -- the checkpoint (see flue._protocol.delivery) --------------------------------------
 
@@ -181,18 +179,8 @@ class ReadMachine(Answers):
         ``"now"``, from ``"-1"`` with `tail`, and on byte streams (whose chunks are not items).
         """
         if self.requests_sent or self.state is not ReaderState.SEND:
-            raise RuntimeError("resume_after() is called before the stream starts")
-        if skip and (not self._exact_start() or self.decode == "bytes"):
-            if self.decode == "bytes":
-                what = "a byte stream (they resume per batch)"
-            elif self.tail is not None and self.offset == OFFSET_START:
-                what = "a read with tail (the last events move as the run grows)"
-            else:
-                what = f"offset {self.offset!r}"
-            raise InvalidArgumentError(
-                f"a position counting {skip} item(s) cannot resume {what}; pass the position "
-                "as the stream returned it, with the same options"
-            )
+            raise ReaderStateError("resume_after() is called before the stream starts")
+        check_resume(skip, offset=self.offset, tail=self.tail, decode=self.decode)
         self._delivery.resume_after(skip)
 
     def position(self, handed: int = 0) -> str:
@@ -203,24 +191,7 @@ class ReadMachine(Answers):
         batch is whole, and inside a batch of a byte stream) it is the checkpoint with ``+0``,
         as good as `offset` and no better.
         """
-        delivery = self._delivery
-        batch = delivery.delivering
-        if batch is None:
-            if handed:
-                raise RuntimeError("position(handed) with no batch being delivered")
-            return format_position(delivery.offset, delivery.skip)
-        if not 0 <= handed <= len(batch.items):
-            raise ValueError(f"handed={handed} is outside a batch of {len(batch.items)}")
-        if handed == len(batch.items) and (batch.items or batch.skipped):
-            return format_position(batch.next_offset, 0)  # the whole batch: exact everywhere
-        if not self._exact_start() or (self.decode == "bytes" and handed):
-            return format_position(delivery.offset, 0)
-        return format_position(delivery.offset, batch.skipped + handed)
-
-    def _exact_start(self) -> bool:
-        """True when the checkpoint names a fixed place to count items from."""
-        offset = self._delivery.offset
-        return offset != OFFSET_NOW and not (offset == OFFSET_START and self.tail is not None)
+        return position_in(self._delivery, handed, tail=self.tail, decode=self.decode)
 
     @property
     def cursor(self) -> str | None:
@@ -240,10 +211,9 @@ class ReadMachine(Answers):
             action, self._sleep = self._sleep, None
             return action
         if state is ReaderState.DELIVERING:
-            raise RuntimeError("batch_delivered() must be called before the next action")
+            raise ReaderStateError("batch_delivered() must be called before the next action")
         if self._delivery.pending:
-            self._resume_state = state
-            self.state = ReaderState.DELIVERING
+            self._moves.move(Input.DELIVER)
             return Deliver(batch=self._delivery.take())
         if state is ReaderState.SEND:
             return SendRequest(request=self._make_request())
@@ -251,29 +221,28 @@ class ReadMachine(Answers):
             if state is ReaderState.SSE_BODY and self._sse_finished:
                 return self._after_sse_end()
             return NEED_DATA
-        raise RuntimeError(f"next_action() called in state {state.value}")
+        raise ReaderStateError(f"next_action() called in state {state.value}")
 
     def receive_response(self, status: int, headers: Mapping[str, str]) -> None:
         """Report the status and headers of the response to the last `SendRequest`."""
-        self._expect(ReaderState.AWAIT_RESPONSE)
+        self._moves.expect(ReaderState.AWAIT_RESPONSE, "receive_response()")
         self._status = status
         self._headers = lower_headers(headers)
         self._body = []
         self._body_size = 0
         if status >= 300 and status != 304:
-            self.state = ReaderState.ERROR_BODY
+            self._moves.move(Input.ERROR_HEAD)
             return
         head = self._head = read_head(self._headers)
         if head.cursor is not None:
             self._delivery.cursor = head.cursor
         if status == 200 and self._request is not None and self.live is LiveMode.SSE:
             if head.content_type != "text/event-stream":
-                self._malformed(
-                    ProtocolError(
-                        f"asked for an SSE stream but got content-type "
-                        f"{head.content_type or '(none)'!r} from {self._request.url}"
-                    )
+                error = ProtocolError(
+                    f"asked for an SSE stream but got content-type "
+                    f"{head.content_type or '(none)'!r} from {self._request.url}"
                 )
+                self._apply(malformed(error, self._headers))
                 return
             self._sse = SSEDecoder(max_event_size=self._max_event_size)
             self._batcher = SSEBatcher(
@@ -284,23 +253,30 @@ class ReadMachine(Answers):
             )
             self._sse_finished = False
             self._progress.sse_opened()
-            self.state = ReaderState.SSE_BODY
+            self._moves.move(Input.SSE_HEAD)
             return
         if status in (204, 304):
-            self._no_content(head, not_modified=status == 304)
+            verdict = judge_no_content(
+                head,
+                self._headers,
+                not_modified=status == 304,
+                request_offset=self._request_offset,
+                checkpoint=self._delivery.offset,
+                instant_long_poll=self._instant_long_poll(),
+            )
+            self._apply(verdict)
             return
         if status != 200:
             self._fail(ProtocolError(f"unexpected HTTP {status} answering a stream read"))
             return
         if head.next_offset is None:
-            self._malformed(
-                ProtocolError(
-                    "the server answered a read with 200 but no Stream-Next-Offset header, so "
-                    "there is no way to continue; is base_url pointing at a Flue application?"
-                )
+            error = ProtocolError(
+                "the server answered a read with 200 but no Stream-Next-Offset header, so "
+                "there is no way to continue; is base_url pointing at a Flue application?"
             )
+            self._apply(malformed(error, self._headers))
             return
-        self.state = ReaderState.JSON_BODY
+        self._moves.move(Input.JSON_HEAD)
 
     def receive_data(self, data: bytes) -> None:
         """Report body bytes of the current response; ``b""`` means the body ended."""
@@ -318,46 +294,149 @@ class ReadMachine(Answers):
                         )
                     )
             else:
-                self._finish_json_body()
+                head = self._head
+                assert head is not None
+                body, self._body = b"".join(self._body), []
+                verdict = judge_page(
+                    head,
+                    self._headers,
+                    body,
+                    decode=self.decode,
+                    objects_only=self.objects_only,
+                    request_offset=self._request_offset,
+                    instant_long_poll=self._instant_long_poll(),
+                )
+                self._apply(verdict)
         elif state is ReaderState.ERROR_BODY:
             if data and self._body_size < _ERROR_BODY_CAP:
                 self._body.append(data)
                 self._body_size += len(data)
             if not data or self._body_size >= _ERROR_BODY_CAP:
-                self._finish_error_body()
+                body, self._body = b"".join(self._body), []
+                verdict = judge_error(
+                    self._status,
+                    self._headers,
+                    body,
+                    url=self._request.url if self._request is not None else self.stream_url,
+                    now=self._wall_clock(),
+                    run_id=self.run_id,
+                    long_poll=self._is_long_poll(),
+                )
+                self._apply(verdict)
         elif state in (ReaderState.DONE, ReaderState.ERROR):
             return
         else:
-            raise RuntimeError(f"receive_data() called in state {state.value}")
+            raise ReaderStateError(f"receive_data() called in state {state.value}")
 
     def receive_transport_error(self, error: TransportError) -> None:
         """Report that sending the request or reading its body failed."""
         if self.state in (ReaderState.DONE, ReaderState.ERROR):
             return
         if self.state is not ReaderState.AWAIT_RESPONSE and self.state not in _BODY_STATES:
-            raise RuntimeError(f"receive_transport_error() called in state {self.state.value}")
+            raise ReaderStateError(
+                f"receive_transport_error() called in state {self.state.value!r}"
+            )
         if self.state is ReaderState.SSE_BODY:
             # An idle connection cut by a proxy now and then worked: its loss starts a fresh
             # backoff sequence, or the stream would run out of attempts while nothing happens.
             self._settle_sse_connection()
-        self._drop_connection()
-        self._retry_or_fail(error, cut=True)
+        self._apply(Retry(error=error, cut=True))
 
     def batch_delivered(self) -> None:
         """The caller has every item of the last `Deliver`: advance the checkpoint."""
-        self._expect(ReaderState.DELIVERING)
+        self._moves.expect(ReaderState.DELIVERING, "batch_delivered()")
         batch = self._delivery.confirm()
         if batch.closed or (batch.up_to_date and self.live is None):
             self._delivery.clear()
-            self.state = ReaderState.DONE
+            self._moves.move(Input.FINISHED)
         else:
-            self.state = self._resume_state
+            self._moves.move(Input.DELIVERED)
+
+    # -- carrying out verdicts -------------------------------------------------------------
+
+    def _apply(self, verdict: Verdict) -> None:
+        """Carry out what `flue._protocol.answers` judged of an answer or a failure."""
+        if isinstance(verdict, Fail):
+            self._fail(verdict.error)
+        elif isinstance(verdict, Retry):
+            self._drop_connection()
+            self._probe = self._probe or verdict.probe
+            self._retry_or_fail(verdict.error, cut=verdict.cut)
+        else:
+            self._queue(verdict)
+
+    def _queue(self, verdict: Queue) -> None:
+        """A complete good answer: queue its batch, then read on (or finish a catch-up)."""
+        batch, delivery = verdict.batch, self._delivery
+        try:
+            queued = delivery.offer(batch)
+            self._progress.step(batch, queued=queued)
+        except ProtocolError as exc:
+            self._fail(exc)
+            return
+        spin = spinning(
+            batch,
+            instant_long_poll=verdict.instant_long_poll,
+            request_offset=self._request_offset,
+        )
+        if spin is not None:  # the batch stays queued: it is handed out after the Sleep
+            self._retry_or_fail(spin.error)
+            return
+        self._succeeded()
+        if not queued:
+            # nothing to deliver: a plain long-poll timeout; poll again (or finish a catch-up)
+            delivery.up_to_date = batch.up_to_date
+            if batch.up_to_date and self.live is None:
+                self._moves.move(Input.FINISHED)
+                return
+        self._moves.move(Input.ANSWERED)
+
+    def _fail(self, error: FlueError) -> None:
+        self._drop_connection()
+        self._error = self._scrub(error)
+        self._moves.move(Input.FAIL)
+
+    def _retry_or_fail(self, error: FlueError, *, cut: bool = False) -> None:
+        """A failed attempt judged retryable: sleep before the retry, or fail when the retry
+        limits are spent. The decision is `decide()`'s, shared with the one-shot calls (an
+        `APIError`'s ``Retry-After`` is a floor on the wait).
+
+        ``cut``: a transport failure, retried at once when the last response worked.
+        """
+        progress = self._progress
+        immediate, progress.worked = cut and progress.worked, False
+        outcome = decide(self.retry, error, immediate=immediate, retryable=True)
+        if isinstance(outcome, Raise):
+            self._fail(outcome.error)
+            return
+        reason = str(self._scrub(error))
+        self._sleep = Sleep(seconds=outcome.seconds, reason=reason, attempt=outcome.attempt)
+        self._moves.move(Input.RETRY)
+
+    def _scrub(self, error: FlueError) -> FlueError:
+        return redact(error, self._secrets()) if self._secrets is not None else error
+
+    def _drop_connection(self) -> None:
+        self._body = []
+        self._body_size = 0
+        self._sse = None
+        if self._batcher is not None:
+            self._batcher.discard_pending()
+        self._batcher = None
+        self._delivery.clear()
+
+    def _succeeded(self) -> None:
+        """The response worked (see flue._protocol.progress): reset the backoff."""
+        self.retry.succeeded()
+        self._progress.worked = True
 
     # -- internals -------------------------------------------------------------------------
 
-    def _expect(self, state: ReaderState) -> None:
-        if self.state is not state:
-            raise RuntimeError(f"reader is in state {self.state.value}, expected {state.value}")
+    def _is_long_poll(self) -> bool:
+        return self._request is not None and self._request.kind is RequestKind.LONG_POLL
+
+    def _instant_long_poll(self) -> bool:
+        return self._is_long_poll() and self._progress.answered_at_once()
 
     def _make_request(self) -> HttpRequest:
         delivery = self._delivery
@@ -383,7 +462,7 @@ class ReadMachine(Answers):
         self._progress.request_sent()
         delivery.start_request()
         self.requests_sent += 1
-        self.state = ReaderState.AWAIT_RESPONSE
+        self._moves.move(Input.REQUEST)
         return request
 
     def _receive_sse(self, data: bytes) -> None:
@@ -408,14 +487,12 @@ class ReadMachine(Answers):
             return
         waited = progress.control_overdue()
         if waited is not None:
-            self._drop_connection()
-            self._retry_or_fail(
-                ProtocolError(
-                    f"the SSE connection sent no control frame for {waited:.1f} s (only "
-                    "comments or unfinished data), longer than the stall timeout; Flue sends "
-                    "one at least every 30 s, so the connection is taken for dead"
-                ),
+            error = ProtocolError(
+                f"the SSE connection sent no control frame for {waited:.1f} s (only comments "
+                "or unfinished data), longer than the stall timeout; Flue sends one at least "
+                "every 30 s, so the connection is taken for dead"
             )
+            self._apply(Retry(error=error))
 
     def _settle_sse_connection(self) -> None:
         """Account for an SSE connection that ended or was cut (module comment, rule 1)."""
@@ -428,8 +505,8 @@ class ReadMachine(Answers):
         progress = self._progress
         self._drop_connection()
         self._sse_finished = False
-        self.state = ReaderState.SEND
         if progress.recycle_is_free():
+            self._moves.move(Input.RECYCLE)
             return self.next_action()  # recycled: reconnect at once from the checkpoint
         url = self._request.url if self._request is not None else self.stream_url
         if progress.sse_healthy:

@@ -2,9 +2,9 @@
 
 The Flue release comes from ``$FLUE_INTEROP_VERSION`` (``beta5`` = 1.0.0-beta.5, the default,
 ``beta9`` = 1.0.0-beta.9, ``v2_0_3`` = @flue/runtime 2.0.3, ``v2_1_0`` = 2.1.0; see
-``realserver.RELEASES``); ``nox -s interop`` runs the suite once per release. Agents exist only
-in the beta9 and 2.x apps, so modules named ``test_*agents*.py`` are not collected for beta5
-(``pytest_ignore_collect``).
+``RELEASES`` in ``tools/flue_servers/releases.py``); ``nox -s interop`` runs the suite once per
+release. Agents exist only in the beta9 and 2.x apps, so modules named ``test_*agents*.py`` are
+not collected for beta5 (``pytest_ignore_collect``).
 
 Lines: a release belongs to the line ``"1.0"`` (workflow runs; beta.9 adds agents at
 ``/agents/{name}/{id}``) or ``"2"`` (no runs; agent conversations wherever the app mounts
@@ -13,15 +13,15 @@ class or its module (``pytestmark = pytest.mark.flue_lines("2")``; ``flue_lines(
 for both); a test without it applies to ``"1.0"`` only. Tests for another line than the
 release's are deselected at collection, never skipped, and counted in the summary line.
 
-The topology comes from ``$FLUE_INTEROP_TOPOLOGY``: ``direct`` (the default) gives the tests
-the server itself on ``http://127.0.0.1``; ``nginx`` puts nginx in front of it
-(``nginx.NginxFront``: TLS from a local CA, gzip, unbuffered SSE, ``proxy_read_timeout`` 10 s),
-and ``target.client_options`` carries the CA (``verify=``) for clients. ``nox -s
-interop_nginx`` runs the client suites of both flavours that way, plus the tests marked
-``nginx`` (``_async/test_nginx_real.py``), which run only in that topology. The raw-HTTP tests
-(everything outside ``_async``/``_sync``) check the Flue server's own bytes and headers, so they
-run only in the direct topology; the summary line says how many each topology left out. nginx
-missing in the nginx topology is a usage error, never a skip.
+The topology comes from ``$FLUE_INTEROP_TOPOLOGY``: ``direct`` (the default) gives the tests the
+server itself on ``http://127.0.0.1``; ``nginx`` puts nginx in front of it
+(``tools.flue_servers.nginx.NginxFront``: TLS from a local CA, gzip, unbuffered SSE,
+``proxy_read_timeout`` 10 s), and ``target.client_options`` carries the CA (``verify=``) for
+clients. ``nox -s interop_nginx`` runs the client suites of both flavours that way, plus the
+tests marked ``nginx`` (``_async/test_nginx_real.py``), which run only in that topology. The
+raw-HTTP tests (everything outside ``_async``/``_sync``) check the Flue server's own bytes and
+headers, so they run only in the direct topology; the summary line says how many each topology
+left out. nginx missing in the nginx topology is a usage error, never a skip.
 
 Fixtures: ``target`` (the server under test, or nginx in front of it: ``.url``, ``.token``,
 ``.client_options``), ``real_flue_server`` (the :class:`RealFlueServer` itself: ``.line``,
@@ -49,18 +49,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.nginx import NginxFront, NginxUnavailable, find_nginx
-from tests.interop.realserver import (
+from tools.flue_servers.nginx import NginxFront, NginxUnavailable, find_nginx
+from tools.flue_servers.provision import describe_installed
+from tools.flue_servers.releases import (
     FLUE_LINES,
     FLUE_VERSIONS,
     VERSION_ENV,
     ProvisionError,
-    RealFlueServer,
-    describe_installed,
     release_has_agents,
     release_line,
     resolve_flue_version,
 )
+from tools.flue_servers.server import RealFlueServer
 
 _HERE = Path(__file__).resolve().parent
 _VERSION = pytest.StashKey[str]()

@@ -3,7 +3,7 @@ server and against ``flue.testing``.
 
 Plain ``requests`` calls, no ``flue`` client code. Every test runs twice through the
 ``agent_target`` fixture: ``real`` is the beta.9 interop app's agent ``assistant`` (its model is
-``tests/interop/fakemodel.py``), ``fake`` is a :class:`~flue.testing.FlueTestServer` whose
+``tools/flue_servers/fakemodel.py``), ``fake`` is a :class:`~flue.testing.FlueTestServer` whose
 ``assistant`` answers by the same message directives (``slow:``, ``fail:``, ``think:``,
 ``tool:``), so the fake is held to what the real server does (``tests/interop/FINDINGS.md``,
 "Agent conversations"). Collected only for beta9 (``conftest.pytest_ignore_collect``).

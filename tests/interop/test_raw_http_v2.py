@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from tests.interop.nginx import NginxFront
-from tests.interop.realserver import RealFlueServer
 from tests.testing.test_raw_http_v2 import *  # noqa: F403
 from tests.testing.test_raw_http_v2 import V2Target
+from tools.flue_servers.nginx import NginxFront
+from tools.flue_servers.server import RealFlueServer
 
 pytestmark = pytest.mark.flue_lines("2")
 

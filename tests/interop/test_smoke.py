@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from tests.interop.realserver import RealFlueServer
+from tools.flue_servers.server import RealFlueServer
 
 TIMEOUT = 30
 

@@ -1,12 +1,13 @@
 """Compare what two Flue releases send on the wire for the same requests.
 
-Starts the interop app on each release in turn (``realserver.FLUE_VERSIONS``), sends the same
-raw HTTP/1.1 requests over a plain socket (catch-up, paging, ``tail``, long-poll, SSE on an
-ended and on a live run, ``?meta``, ``HEAD``, 304, the 400/401/404/405 errors, invalid input),
-keeps the response bytes as received (status line, header order and case, chunk framing, body)
-and prints a unified diff after replacing what legitimately differs between two runs: run ids
-(and their base64 in ETags), timestamps, ``Date``, cursors, ``durationMs``, chunk and content
-lengths. No output but the summary line means the two releases answered byte for byte alike.
+Starts the interop app on each release in turn (``tools.flue_servers.releases.FLUE_VERSIONS``),
+sends the same raw HTTP/1.1 requests over a plain socket (catch-up, paging, ``tail``, long-poll,
+SSE on an ended and on a live run, ``?meta``, ``HEAD``, 304, the 400/401/404/405 errors, invalid
+input), keeps the response bytes as received (status line, header order and case, chunk framing,
+body) and prints a unified diff after replacing what legitimately differs between two runs: run
+ids (and their base64 in ETags), timestamps, ``Date``, cursors, ``durationMs``, chunk and
+content lengths. No output but the summary line means the two releases answered byte for byte
+alike.
 
     python -m tests.interop.wire_compare            # beta5 against beta9
     python -m tests.interop.wire_compare beta5 beta9
@@ -27,7 +28,8 @@ import sys
 import time
 from typing import Any
 
-from tests.interop.realserver import FLUE_VERSIONS, RealFlueServer
+from tools.flue_servers.releases import FLUE_VERSIONS
+from tools.flue_servers.server import RealFlueServer
 
 _O = "0000000000000000_"
 #: ``body`` default: send no body (``None`` sends the JSON ``null``).

@@ -7,7 +7,7 @@ token-protected fake whose demo agent ``assistant`` is mounted at ``/agents/assi
 ``/api/chat`` with a router over no registered agent at ``/api/unregistered``, as the 2.x
 interop app (``tests/interop/app/v2``) has them; ``tests/interop/test_raw_http_v2.py`` re-runs
 this module unchanged against the real 2.0.3/2.1.0 servers, whose agent answers through the
-fake model of ``tests/interop/fakemodel.py`` (``echo: <text>``; directives ``slow:``,
+fake model of ``tools/flue_servers/fakemodel.py`` (``echo: <text>``; directives ``slow:``,
 ``fail:``, ``tool:``, as the fake's demo agent). Where the real server differs from SPEC
 section 10, the difference is recorded in ``tests/interop/FINDINGS.md`` ("Flue 2.x"); where
 the fake differs from the real server, in ``FlueTestServer``'s docstring.

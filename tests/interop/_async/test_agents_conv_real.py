@@ -4,8 +4,8 @@ servers of both lines: 1.0.0-beta.9 and 2.x (2.0.3, 2.1.0), each with the offlin
 Written once against the async client; tests/interop/_sync holds the generated twin. Each test
 says which lines it is for (``flue_lines``); the conftest deselects the others. The agent
 answers ``echo: <message>`` one word per token (``slow<ms>:`` waits before each token,
-``fail:`` makes the model fail, ``tool:`` calls the ``echo`` tool; tests/interop/fakemodel.py).
-Every conversation id is new per test.
+``fail:`` makes the model fail, ``tool:`` calls the ``echo`` tool;
+tools/flue_servers/fakemodel.py). Every conversation id is new per test.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from flue.models import (
     MessageDeltaChunk,
     TextPart,
 )
-from tests.interop.realserver import RealFlueServer
 from tests.reliability.cutproxy import CuttingProxy
+from tools.flue_servers.server import RealFlueServer
 
 pytestmark = [pytest.mark.timeout(60)]
 BOTH = pytest.mark.flue_lines("1.0", "2")

@@ -4,7 +4,7 @@ Written once against the async client; tests/interop/_sync holds the generated t
 only for releases whose app has agents (beta9; see conftest.py): the name ``*agents*`` is what
 the conftest matches. The agent is the app's ``assistant`` (model ``fake/echo``: the reply is
 ``echo: <message>``, one word per token; ``slow<ms>:`` waits before each token, ``fail:`` makes
-the model fail; see tests/interop/fakemodel.py). Every conversation id is new per test.
+the model fail; see tools/flue_servers/fakemodel.py). Every conversation id is new per test.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from flue.models import (
     SubmissionSettledChunk,
     TextPart,
 )
-from tests.interop.realserver import RealFlueServer
+from tools.flue_servers.server import RealFlueServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -2,7 +2,7 @@
 
 Runs only in the nginx topology (``FLUE_INTEROP_TOPOLOGY=nginx``, ``nox -s interop_nginx``),
 where the whole client suite (test_client_real.py) also goes through nginx. The fronts are
-``tests/interop/nginx.py``: TLS terminated at nginx (a local ``trustme`` CA, given to the
+``tools/flue_servers/nginx.py``: TLS terminated at nginx (a local ``trustme`` CA, given to the
 client as ``verify=``), ``gzip on`` for ``application/json``, SSE unbuffered, and a
 ``proxy_read_timeout`` below Flue's 30 s long-poll window and 15 s SSE heartbeat, so nginx
 answers an idle long-poll 504 and cuts an idle SSE connection (without the chunked body's last
@@ -28,7 +28,7 @@ import pytest
 from flue import AsyncFlueClient, RetryPolicy, ServerError, TLSError
 from flue.models import LogEvent, RunEndEvent, RunStartEvent
 from tests.interop.conftest import RECYCLE_READ_TIMEOUT
-from tests.interop.nginx import NginxFront
+from tools.flue_servers.nginx import NginxFront
 
 pytestmark = [pytest.mark.nginx, pytest.mark.timeout(60)]
 

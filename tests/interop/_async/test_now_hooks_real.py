@@ -21,7 +21,7 @@ import pytest
 
 from flue import AsyncFlueClient, RequestInfo, ResponseInfo, RetryPolicy
 from flue.models import LogEvent
-from tests.interop.realserver import RealFlueServer
+from tools.flue_servers.server import RealFlueServer
 
 pytestmark = pytest.mark.timeout(30)
 

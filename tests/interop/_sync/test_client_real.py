@@ -39,7 +39,7 @@ from flue import (
     WorkflowNotFoundError,
 )
 from flue.models import LogEvent, RunEndEvent, RunRecord, RunStartEvent
-from tests.interop.realserver import RealFlueServer
+from tools.flue_servers.server import RealFlueServer
 
 # A hang (e.g. a long-poll the client never leaves) fails the test instead of the whole job.
 pytestmark = pytest.mark.timeout(30)

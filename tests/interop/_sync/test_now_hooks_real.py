@@ -23,7 +23,7 @@ import pytest
 
 from flue import FlueClient, RequestInfo, ResponseInfo, RetryPolicy
 from flue.models import LogEvent
-from tests.interop.realserver import RealFlueServer
+from tools.flue_servers.server import RealFlueServer
 
 pytestmark = pytest.mark.timeout(30)
 

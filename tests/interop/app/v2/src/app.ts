@@ -16,7 +16,7 @@ import type { MiddlewareHandler } from 'hono';
 import { Assistant } from './agents/assistant.ts';
 
 // The fake model: an OpenAI-compatible chat-completions server run by the harness
-// (tests/interop/fakemodel.py) on 127.0.0.1; its base URL arrives in FLUE_FAKE_MODEL_URL.
+// (tools/flue_servers/fakemodel.py) on 127.0.0.1; its base URL arrives in FLUE_FAKE_MODEL_URL.
 // Without it the calls go to a closed local port and fail, never anywhere else. The key is a
 // placeholder: a provider that resolves no key fails every submission before calling the model.
 setProvider(

@@ -1,7 +1,7 @@
 'use agent';
 // `Assistant`: the 2.x interop app's one agent (see ../../../README.md). Its model is
 // `fake/echo` (registered in ../app.ts), which answers `echo: <text>`; leading directives such
-// as `slow:`, `fail:`, `think:`, `tool:` are described in tests/interop/fakemodel.py.
+// as `slow:`, `fail:`, `think:`, `tool:` are described in tools/flue_servers/fakemodel.py.
 import { defineTool, useModel, useTool } from '@flue/runtime';
 import * as v from 'valibot';
 

@@ -2,8 +2,8 @@
 //
 // Its model is `fake/echo`: the provider `fake` is registered here as an OpenAI-compatible
 // endpoint whose base URL the interop harness passes in FLUE_FAKE_MODEL_URL (the fake
-// chat-completions server in tests/interop/fakemodel.py, on 127.0.0.1). No real model API is
-// called. The reply is derived from the message (`echo: <text>`; directives such as `slow:`,
+// chat-completions server in tools/flue_servers/fakemodel.py, on 127.0.0.1). No real model
+// API is called. The reply is derived from the message (`echo: <text>`; directives such as `slow:`,
 // `fail:`, `think:`, `tool:` are described in fakemodel.py).
 import { defineAgent, defineTool, registerProvider } from '@flue/runtime';
 import type { AgentRouteHandler } from '@flue/runtime';

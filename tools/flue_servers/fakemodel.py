@@ -29,7 +29,8 @@ text note that the echo repeats), streamed as one token per word (``"echo:"``, `
 
 ``GET /_fake/requests`` answers the JSON bodies received so far (for tests that check what
 the model was sent). :class:`FakeModelServer` runs in a thread of the calling process and binds
-127.0.0.1 on an ephemeral port; ``python -m tests.interop.fakemodel`` serves in the foreground.
+127.0.0.1 on an ephemeral port; ``python -m tools.flue_servers.fakemodel`` serves in the
+foreground.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
+
+from tools.flue_servers.lifecycle import LOOPBACK, LocalServer
 
 __all__ = ["DEFAULT_SLOW_MS", "URL_ENV", "FakeModelServer", "Reply", "plan_reply"]
 
@@ -279,19 +281,21 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((LOOPBACK, 0), _Handler)
         self.lock = threading.Lock()
         self.received: list[dict[str, Any]] = []
         self.counter = 0
         self.stopping = threading.Event()
 
 
-class FakeModelServer:
+class FakeModelServer(LocalServer):
     """The fake chat-completions server, in a thread (context manager).
 
     ``url`` is ``http://127.0.0.1:PORT`` (no trailing slash); the provider's base URL is
     ``base_url`` (``url + "/v1"``). ``stop()`` wakes any slow reply and closes the socket.
     """
+
+    label = "fake model server"
 
     def __init__(self) -> None:
         self._server: _Server | None = None
@@ -302,9 +306,7 @@ class FakeModelServer:
     def base_url(self) -> str:
         return self.url + "/v1"
 
-    def start(self) -> FakeModelServer:
-        if self._server is not None:
-            raise RuntimeError("fake model server already started")
+    def _start(self) -> None:
         server = _Server()
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -312,9 +314,8 @@ class FakeModelServer:
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
         )
         self._thread.start()
-        return self
 
-    def stop(self) -> None:
+    def _stop(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
@@ -333,21 +334,10 @@ class FakeModelServer:
         with self._server.lock:
             return list(self._server.received)
 
-    def __enter__(self) -> FakeModelServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.interop.fakemodel", description=__doc__.split("\n\n")[0]
+        prog="python -m tools.flue_servers.fakemodel", description=__doc__.split("\n\n")[0]
     )
     parser.parse_args(argv)
     with FakeModelServer() as fake:

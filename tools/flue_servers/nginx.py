@@ -2,7 +2,7 @@
 
 :class:`NginxFront` writes an ``nginx.conf`` into a temporary directory and runs Debian's
 ``nginx-light`` in the foreground (``daemon off``), listening on a free 127.0.0.1 port and
-proxying to a :class:`~tests.interop.realserver.RealFlueServer`:
+proxying to a :class:`~tools.flue_servers.server.RealFlueServer`:
 
 * TLS is terminated at nginx, with a server certificate for ``127.0.0.1`` issued by a local CA
   made with ``trustme``; clients are given that CA (``client_options`` holds ``verify=``);
@@ -25,7 +25,7 @@ was taken in the meantime, startup is retried on another one.
 
 Command line (run from the repository root), for trying a client by hand::
 
-    python -m tests.interop.nginx [--read-timeout 10] [--flue-version beta9]
+    python -m tools.flue_servers.nginx [--read-timeout 10] [--flue-version beta9]
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -49,12 +48,13 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import trustme
 
-from tests.interop.realserver import RealFlueServer
+from tools.flue_servers.lifecycle import LocalServer, free_port, stop_process
+from tools.flue_servers.releases import mount_url
+from tools.flue_servers.server import RealFlueServer
 
 __all__ = [
     "NGINX_ENV",
@@ -106,14 +106,6 @@ def nginx_version(binary: Path) -> str:
     return match.group(1) if match else "unknown"
 
 
-def _free_port() -> int:
-    """A port the kernel considers free on 127.0.0.1 right now (nginx binds it a moment later;
-    a clash in between is detected and retried by :meth:`NginxFront.start`)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 #: One JSON object per request in the access log (:meth:`NginxFront.requests`).
 _LOG_FORMAT = (
     '{"request":"$request","args":"$args","status":$status,'
@@ -142,7 +134,7 @@ def render_config(
     # as root, nginx would switch its worker to `nobody`, which cannot use this private tmp dir
     user = "user root;\n" if run_as_root else ""
     return f"""\
-# written by tests/interop/nginx.py; everything lives in {tmp}
+# written by tools/flue_servers/nginx.py; everything lives in {tmp}
 daemon off;
 master_process on;
 worker_processes 1;
@@ -214,7 +206,7 @@ http {{
 """
 
 
-class NginxFront:
+class NginxFront(LocalServer):
     """nginx on ``https://127.0.0.1:PORT`` in front of a running real Flue server.
 
     Same face as the server it fronts for the tests (``url``, ``token``, ``kind``,
@@ -225,6 +217,7 @@ class NginxFront:
     """
 
     kind = "real"
+    label = "nginx"
 
     def __init__(
         self,
@@ -273,13 +266,11 @@ class NginxFront:
 
     @property
     def agents_mount(self) -> str | None:
-        path = self.mounts.get("agents")
-        return None if path is None or not self.url else self.url + path
+        return mount_url(self.url, self.mounts, "agents")
 
     @property
     def conversation_mount(self) -> str | None:
-        path = self.mounts.get("conversation")
-        return None if path is None or not self.url else self.url + path
+        return mount_url(self.url, self.mounts, "conversation")
 
     @property
     def client_options(self) -> dict[str, Any]:
@@ -336,29 +327,22 @@ class NginxFront:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> NginxFront:
-        if self._proc is not None:
-            raise RuntimeError("nginx already started")
+    def _start(self) -> None:
         if not self.upstream.running:
             raise NginxStartError("the Flue server behind nginx is not running")
         binary = find_nginx()
         self.nginx_version = nginx_version(binary)
         self._tmp = tempfile.TemporaryDirectory(prefix="flue-nginx-")
         tmp = Path(self._tmp.name)
-        try:
-            self._write_certificates(tmp)
-            for attempt in range(1, _PORT_ATTEMPTS + 1):
-                if self._launch(binary, tmp, _free_port()):
-                    return self
-                if attempt == _PORT_ATTEMPTS:
-                    raise NginxStartError(
-                        f"nginx could not bind a free port in {_PORT_ATTEMPTS} attempts:\n"
-                        + self.error_log()[-2000:]
-                    )
-        except BaseException:
-            self.stop()
-            raise
-        raise AssertionError("unreachable")
+        self._write_certificates(tmp)
+        # the port picked may be taken between its check and nginx's bind: try another
+        for _ in range(_PORT_ATTEMPTS):
+            if self._launch(binary, tmp, free_port()):
+                return
+        raise NginxStartError(
+            f"nginx could not bind a free port in {_PORT_ATTEMPTS} attempts:\n"
+            + self.error_log()[-2000:]
+        )
 
     def _write_certificates(self, tmp: Path) -> None:
         ca = trustme.CA()
@@ -434,19 +418,12 @@ class NginxFront:
             exc.close()
             return exc.code
 
-    def stop(self) -> None:
+    def _stop(self) -> None:
         """Stop nginx by its PID (SIGTERM: fast shutdown), killing its group if it lingers."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                # its own session: the group is this master and its worker, nothing else
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=self.stop_timeout)
+        if proc is not None:
+            # its own session: the group is this master and its worker, nothing else
+            stop_process(proc, self.stop_timeout, kill_group=True)
         if self._tmp is not None:
             self._final_error_log = self._read("error.log", "")
             self._final_access_log = self._read("access.log", "")
@@ -458,17 +435,6 @@ class NginxFront:
             return final
         path = Path(self._tmp.name) / name
         return path.read_text(errors="replace") if path.exists() else ""
-
-    def __enter__(self) -> NginxFront:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"NginxFront(url={self.url!r}, pid={self.pid}, upstream={self.upstream!r})"
@@ -483,7 +449,7 @@ def nginx_front(upstream: RealFlueServer, **kwargs: Any) -> Iterator[NginxFront]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.interop.nginx",
+        prog="python -m tools.flue_servers.nginx",
         description="Run the real Flue server behind nginx (TLS, gzip) in the foreground.",
     )
     parser.add_argument("--read-timeout", type=float, default=10.0)
