@@ -24,9 +24,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from tools.flue_servers.lifecycle import LOOPBACK, LocalServer
 
 __all__ = ["CuttingProxy", "tick"]
 
@@ -42,8 +43,10 @@ async def tick(run: Any, params: Any) -> dict[str, int]:
     return {"emitted": int(params["count"])}
 
 
-class CuttingProxy:
+class CuttingProxy(LocalServer):
     """Forward 127.0.0.1:<port> to ``upstream`` (``http://host:port``), cutting connections."""
+
+    label = "cutting proxy"
 
     def __init__(
         self,
@@ -92,15 +95,14 @@ class CuttingProxy:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> CuttingProxy:
+    def _start(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="cutting-proxy", daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._listen(), loop).result(10)
-        return self
 
-    def stop(self) -> None:
+    def _stop(self) -> None:
         loop, self._loop = self._loop, None
         if loop is None:
             return
@@ -110,23 +112,13 @@ class CuttingProxy:
         self._thread.join(10)
         loop.close()
 
-    def __enter__(self) -> CuttingProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._accept, LOOPBACK, 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self) -> None:
-        assert self._server is not None
+        if self._server is None:  # a start that failed before listening
+            return
         self._server.close()
         for task in list(self._tasks):
             task.cancel()

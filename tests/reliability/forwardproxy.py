@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.flue_servers.lifecycle import LOOPBACK, LocalServer, free_port, stop_process
+
 __all__ = ["TinyProxy", "free_port", "require_tinyproxy"]
 
 INSTALL = "apt-get update && apt-get install -y tinyproxy"
@@ -36,16 +38,10 @@ def require_tinyproxy() -> str:
     return path
 
 
-def free_port() -> int:
-    """A port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class TinyProxy:
+class TinyProxy(LocalServer):
     """tinyproxy on 127.0.0.1:<port>; optional Basic auth and allowed CONNECT ports."""
+
+    label = "tinyproxy"
 
     def __init__(
         self,
@@ -75,23 +71,23 @@ class TinyProxy:
         path = self._dir / "tinyproxy.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def __enter__(self) -> TinyProxy:
+    def _start(self) -> None:
         for _ in range(5):  # the picked port may be taken between bind and tinyproxy's listen
             self.port = free_port()
-            self._start()
+            self._spawn()
             if self._ready():
-                return self
-            self._stop()
+                return
+            self._end_process()
         raise RuntimeError(f"tinyproxy did not start; its log:\n{self.log}")
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
+    def _stop(self) -> None:
+        self._end_process()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def _start(self) -> None:
+    def _spawn(self) -> None:
         lines = [
             f"Port {self.port}",
-            "Listen 127.0.0.1",
+            f"Listen {LOOPBACK}",
             "Timeout 60",
             "MaxClients 64",
             "Allow 127.0.0.1",
@@ -121,19 +117,12 @@ class TinyProxy:
             if "Starting main loop" in self.log:
                 with socket.socket() as probe:
                     probe.settimeout(1)
-                    if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    if probe.connect_ex((LOOPBACK, self.port)) == 0:
                         return True
             time.sleep(0.01)  # polling for a condition, bounded by the deadline
         return False
 
-    def _stop(self) -> None:
+    def _end_process(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()  # our own child, by its PID
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        if proc is not None:
+            stop_process(proc, 10)  # our own child, by its PID

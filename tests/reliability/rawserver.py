@@ -20,6 +20,8 @@ from typing import Any
 
 import attrs
 
+from tools.flue_servers.lifecycle import LOOPBACK, LocalServer
+
 __all__ = ["Exchange", "RawServer", "http_response"]
 
 REASONS = {200: "OK", 204: "No Content", 302: "Found", 404: "Not Found", 502: "Bad Gateway"}
@@ -83,8 +85,10 @@ class Exchange:
 Handler = Callable[[Exchange], Any]
 
 
-class RawServer:
+class RawServer(LocalServer):
     """Serves `handler` on 127.0.0.1:<ephemeral port> (optionally over TLS) in threads."""
+
+    label = "raw server"
 
     def __init__(
         self, handler: Handler, *, tls: ssl.SSLContext | None = None, keep_alive: bool = False
@@ -104,16 +108,15 @@ class RawServer:
     @property
     def url(self) -> str:
         port = self._listener.getsockname()[1]
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{port}"
 
-    def __enter__(self) -> RawServer:
-        self._listener.bind(("127.0.0.1", 0))
+    def _start(self) -> None:
+        self._listener.bind((LOOPBACK, 0))
         self._listener.listen(16)
         self._listener.settimeout(0.05)
         self._spawn(self._accept_loop)
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def _stop(self) -> None:
         self._stopping.set()
         for thread in list(self._threads):
             thread.join(10)
