@@ -10,12 +10,11 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
 
 from tools.flue_servers.fakemodel import URL_ENV as FAKE_MODEL_URL_ENV
+from tools.flue_servers.lifecycle import serve_in_foreground, stop_on_sigterm
 from tools.flue_servers.node import format_version, node_version
 from tools.flue_servers.provision import describe_installed, provision, update_lock
 from tools.flue_servers.releases import (
@@ -64,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"ready in {time.monotonic() - started:.1f}s"
             )
             return 0
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        stop = stop_on_sigterm()
         with RealFlueServer(
             args.token, cache_dir=args.cache_dir, flue_version=args.flue_version
         ) as server:
@@ -75,15 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{which} mount: {server.url}{path}/{{id}}", flush=True)
             if server.fake_model is not None:
                 print(f"{FAKE_MODEL_URL_ENV}={server.fake_model.base_url}", flush=True)
-            print("Ctrl-C to stop.", flush=True)
-            try:
-                while not stop.wait(0.5):
-                    if not server.running:
-                        print(server.log_tail(), file=sys.stderr)
-                        return 1
-            except KeyboardInterrupt:
-                pass
-        return 0
+            return serve_in_foreground(server, stop)
     except (ProvisionError, ServerStartError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -5,7 +5,8 @@ its thread or process, wait until it answers) and ``_stop()`` (undo whatever par
 happened, safe to call more than once). :class:`LocalServer` turns those into a ``start()``
 that refuses a second start and stops whatever a failed start left behind before the error
 propagates, an idempotent ``stop()``, and a context manager that always stops. Processes are
-stopped by their own PID (:func:`stop_process`), never by name.
+stopped by their own PID (:func:`stop_process`), never by name. A command line that serves in
+the foreground uses :func:`stop_on_sigterm` and :func:`serve_in_foreground`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 from types import TracebackType
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-__all__ = ["LOOPBACK", "LocalServer", "free_port", "stop_process"]
+__all__ = [
+    "LOOPBACK",
+    "LocalServer",
+    "free_port",
+    "serve_in_foreground",
+    "stop_on_sigterm",
+    "stop_process",
+]
 
 #: Every local server binds this address only.
 LOOPBACK = "127.0.0.1"
@@ -98,3 +108,35 @@ class LocalServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class Foreground(Protocol):
+    """What :func:`serve_in_foreground` watches."""
+
+    @property
+    def running(self) -> bool: ...
+
+    def log_tail(self, limit: int | None = 4000) -> str: ...
+
+
+def stop_on_sigterm() -> threading.Event:
+    """An event that SIGTERM sets. Installed before the servers start, so that a SIGTERM ends
+    the wait of :func:`serve_in_foreground` and the servers' ``with`` blocks stop them, instead
+    of ending this process and leaving them behind."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def serve_in_foreground(server: Foreground, stop: threading.Event) -> int:
+    """Wait for Ctrl-C or ``stop`` (0), or for ``server`` to stop by itself (its log on stderr,
+    1)."""
+    print("Ctrl-C to stop.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            if not server.running:
+                print(server.log_tail(), file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -36,12 +36,10 @@ import json
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,7 +50,13 @@ from typing import Any
 
 import trustme
 
-from tools.flue_servers.lifecycle import LocalServer, free_port, stop_process
+from tools.flue_servers.lifecycle import (
+    LocalServer,
+    free_port,
+    serve_in_foreground,
+    stop_on_sigterm,
+    stop_process,
+)
 from tools.flue_servers.releases import mount_url
 from tools.flue_servers.server import RealFlueServer
 
@@ -455,8 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--read-timeout", type=float, default=10.0)
     parser.add_argument("--flue-version", help="Flue release (default: $FLUE_INTEROP_VERSION)")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_on_sigterm()
     with (
         RealFlueServer(flue_version=args.flue_version) as server,
         NginxFront(server, read_timeout=args.read_timeout) as front,
@@ -468,15 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         token_file.write_text(front.token)
         print(f"FLUE_URL={front.url}\ntoken in {token_file}", flush=True)
         print(f"CA: {front.ca_path} (verify=...)\nnginx pid {front.pid}", flush=True)
-        print("Ctrl-C to stop.", flush=True)
-        try:
-            while not stop.wait(0.5):
-                if not front.running:
-                    print(front.log_tail(), file=sys.stderr)
-                    return 1
-        except KeyboardInterrupt:
-            pass
-    return 0
+        return serve_in_foreground(front, stop)
 
 
 if __name__ == "__main__":
