@@ -143,9 +143,13 @@ def _disable_fast_reconnect() -> None:
     original = retry.RetryState.failed
 
     def failed(
-        self: retry.RetryState, retry_after: float | None = None, *, immediate: bool = False
+        self: retry.RetryState,
+        retry_after: float | None = None,
+        *,
+        immediate: bool = False,
+        **limits: Any,  # the other keywords (max_attempts, ...) go through unchanged
     ) -> float | None:
-        return original(self, retry_after)
+        return original(self, retry_after, **limits)
 
     retry.RetryState.failed = failed  # type: ignore[method-assign]
 
