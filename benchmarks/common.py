@@ -18,6 +18,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: How a section reports progress (``benchmarks/run.py`` passes its stderr logger).
+Log = Callable[[str], None]
+
 
 def median(values: list[float]) -> float:
     return statistics.median(values)

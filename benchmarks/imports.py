@@ -15,7 +15,7 @@ import subprocess
 import sys
 from typing import Any
 
-from benchmarks.common import REPO, median
+from benchmarks.common import REPO, Log, fake_server, median
 
 TARGET_MS = 150.0  # issue 17: `flue --help` and the CLI's `runs get`
 
@@ -139,6 +139,21 @@ def sync_only_proof(url: str) -> dict[str, object]:
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def bench(quick: bool, log: Log) -> dict[str, Any]:
+    """Section 6: :func:`import_times` (5 interleaved rounds when ``quick``, else 15) and
+    :func:`sync_only_proof`, against flue.testing in its own process."""
+    from flue import FlueClient
+
+    repeats = 5 if quick else 15
+    with fake_server() as url:
+        with FlueClient(url) as client:
+            run_id = client.workflows.invoke("emit", {"count": 10}, wait=True).run_id
+        out: dict[str, Any] = import_times(url, run_id, repeats)
+        out["sync_only"] = sync_only_proof(url)
+    log(f"imports: {out}")
+    return out
 
 
 def render(i: dict[str, Any]) -> list[str]:

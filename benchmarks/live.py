@@ -10,6 +10,8 @@ Two sources of "appended at":
 * ``real``: the real Flue server's ``emit {delayMs: 20}``; the event's ``timestamp`` (wall
   clock, millisecond precision, taken by Node when the event is built) against the client's
   ``time.time()``: about ±0.5 ms coarser.
+
+``bench()`` is section 2 of ``benchmarks/run.py``: every client against both sources.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+
+from benchmarks.common import Log, fake_server, percentile
 
 WARMUP = 3  # first events dropped (connection set-up, catch-up of run_start)
 
@@ -161,3 +165,41 @@ CLIENTS: dict[str, tuple[str, Callable[[str, str | None, str, Stamp], list[float
     "flue async SSE": ("sse", flue_async("sse")),
     "raw SSE (requests)": ("sse", raw_sse),
 }
+
+
+# -- the section ------------------------------------------------------------------------------
+
+
+def bench(quick: bool, log: Log, *, server: Any) -> dict[str, Any]:
+    """Latency of every client of CLIENTS: ``count`` events (100 when ``quick``, else 400), one
+    every 20 ms, from the real ``server`` and from flue.testing."""
+    from flue import FlueClient
+
+    count = 100 if quick else 400
+    out: dict[str, Any] = {"count": count, "interval_ms": 20, "real": {}, "fake": {}}
+    with FlueClient(server.url, token=server.token) as client:
+        for name, (_mode, fn) in CLIENTS.items():
+            run = client.workflows.invoke(
+                "emit", {"count": count, "delayMs": 20, "startDelayMs": 300}
+            )
+            out["real"][name] = _latency_summary(
+                fn(server.url, server.token, run.run_id, real_latency)
+            )
+            log(f"live (real server) {name}: {out['real'][name]}")
+    with fake_server() as url, FlueClient(url) as client:
+        for name, (_mode, fn) in CLIENTS.items():
+            run = client.workflows.invoke(
+                "tick", {"count": count, "intervalMs": 20, "startDelayMs": 300}
+            )
+            out["fake"][name] = _latency_summary(fn(url, None, run.run_id, fake_latency))
+            log(f"live (flue.testing) {name}: {out['fake'][name]}")
+    return out
+
+
+def _latency_summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 50), 3),
+        "p99_ms": round(percentile(values, 99), 3),
+        "max_ms": round(max(values), 3),
+    }

@@ -14,6 +14,10 @@ import resource
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.common import Log
 
 
 def rss_mb() -> float:
@@ -67,6 +71,31 @@ def main() -> int:
         )
     )
     return 0
+
+
+# -- the section (run by benchmarks/run.py; the child above runs in a fresh process) -------
+
+
+def bench(quick: bool, log: Log) -> dict[str, Any]:
+    """Section 4: one long run in flue.testing (200,000 events when ``quick``, else 1,000,000),
+    read by the child above once per mode (``sse``; and ``long-poll`` unless ``quick``)."""
+    # imported here, not at the top: the child's baseline RSS stays what it was
+    from benchmarks.catchup import LOG_SIZE
+    from benchmarks.common import fake_server, run_child
+    from flue import FlueClient
+
+    events = 200_000 if quick else 1_000_000
+    modes = ["sse"] if quick else ["sse", "long-poll"]
+    out: dict[str, Any] = {}
+    with fake_server() as url:
+        with FlueClient(url) as client:
+            run = client.workflows.invoke(
+                "bulk", {"count": events - 2, "size": LOG_SIZE, "chunk": 5000}, wait=True
+            )
+        for mode in modes:
+            out[mode] = run_child("benchmarks.memory", url, run.run_id, mode, timeout=900)
+            log(f"memory {mode}: {out[mode]}")
+    return out
 
 
 if __name__ == "__main__":

@@ -18,8 +18,12 @@ import json
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from flue._protocol.sse import SSEDecoder, SSEEvent
+
+if TYPE_CHECKING:
+    from benchmarks.common import Log
 
 
 def flue_body(size: int) -> bytes:
@@ -132,6 +136,11 @@ def run(mb: float, tiny_mb: float, repeat: int) -> list[dict[str, object]]:
         naive = size / best_of(partial(decode_naive, chunks), repeat)
         results.append({"case": name, "decoder_mb_s": ours, "naive_mb_s": naive})
     return results
+
+
+def bench(quick: bool, log: Log) -> list[dict[str, object]]:
+    """Section 3: :func:`run` with 4 MB (``quick``) or 16 MB bodies."""
+    return run(4 if quick else 16, 1 if quick else 2, 3 if quick else 5)
 
 
 def main() -> None:
