@@ -38,6 +38,7 @@ from collections.abc import Mapping
 import attrs
 
 from flue._protocol.batches import Batch, Decode
+from flue._protocol.progress import Progress
 from flue._protocol.responses import (
     ReadHead,
     api_error,
@@ -56,6 +57,8 @@ __all__ = [
     "judge_page",
     "malformed",
     "spinning",
+    "sse_ended",
+    "stalled",
 ]
 
 # Statuses a proxy answers when its read timeout ends a long-poll before the server's window.
@@ -203,3 +206,27 @@ def judge_error(
         return Fail(error=error)
     # rule 3: is the server there? a catch-up answers at once
     return Retry(error=error, probe=status in _PROXY_TIMEOUTS and long_poll)
+
+
+def stalled(waited: float) -> Retry:
+    """An SSE connection that sent no control frame for longer than the stall timeout."""
+    return Retry(
+        error=ProtocolError(
+            f"the SSE connection sent no control frame for {waited:.1f} s (only comments or "
+            "unfinished data), longer than the stall timeout; Flue sends one at least every "
+            "30 s, so the connection is taken for dead"
+        )
+    )
+
+
+def sse_ended(progress: Progress, *, status: int, url: str) -> ProtocolError:
+    """Why an SSE body that ended without ``streamClosed`` is a failed attempt (rule 1)."""
+    if progress.sse_healthy:
+        return ProtocolError(
+            f"the server ended {progress.quick_ends} SSE responses in a row right after a "
+            "control frame, with no new data and without holding the connection open; "
+            f"reconnecting at once would spin, so the reader backs off ({url})"
+        )
+    return ProtocolError(
+        f"the SSE response ended before any control frame; status {status} from {url}"
+    )

@@ -37,6 +37,9 @@ class Batch:
         cursor: the server's cursor, echoed on the next live request.
         skipped: items read at the start of this batch and dropped, because a stream resumed
             from a position had already handed them out (see `flue._protocol.position`).
+        partial: the complete items of an answer whose connection was cut inside it (see
+            `flue._protocol.salvage`); ``next_offset`` is where they were read from, the read
+            resumes after them from the exact position.
     """
 
     items: list[Any]
@@ -45,6 +48,7 @@ class Batch:
     closed: bool
     cursor: str | None = None
     skipped: int = 0
+    partial: bool = False
 
     @property
     def data(self) -> bytes:
@@ -75,6 +79,10 @@ class SSEBatcher:
     def pending(self) -> int:
         """Items received in data frames whose control frame has not arrived yet."""
         return len(self._items)
+
+    def pending_items(self) -> list[Any]:
+        """The items of the data frames whose control frame has not arrived yet."""
+        return self._items if self._decode == "json" else []
 
     def discard_pending(self) -> None:
         """Drop items whose control frame never came (the connection broke)."""

@@ -112,13 +112,15 @@ def decide(
     idempotent: bool = True,
     immediate: bool = False,
     retryable: bool | None = None,
+    counted: bool = True,
 ) -> Retry | Raise:
     """Record the failure in `state` and say whether to retry it, and after how long.
 
     ``immediate``: retry at once if the limits allow (the reader's fast reconnect after a
     working response); ``Retry-After`` stays a floor. ``retryable``: the caller has classified
     the failure itself (the reader retries a malformed answer that may be a cut one); None
-    classifies it with `is_retryable`.
+    classifies it with `is_retryable`. ``counted=False``: not counted towards ``max_attempts``
+    (see `RetryState.failed`).
     """
     if retryable is None:
         retryable = is_retryable(error, idempotent=idempotent)
@@ -129,10 +131,14 @@ def decide(
     max_attempts = FIRST_CONTACT_ATTEMPTS[why] if why is not None else None
     max_wait = FIRST_CONTACT_MAX_WAIT if why is not None else None
     delay = state.failed(
-        retry_after, immediate=immediate, max_attempts=max_attempts, max_wait=max_wait
+        retry_after,
+        immediate=immediate,
+        max_attempts=max_attempts,
+        max_wait=max_wait,
+        counted=counted,
     )
     if delay is None:
-        return Raise(error=gave_up(error, state.failures))
+        return Raise(error=gave_up(error, state.failures + state.uncounted))
     limit = state.limit(max_attempts)
     note = " (nothing at this address has answered yet)" if why is not None else ""
     logger.info(RETRY_INFO, state.failures, limit or "unlimited", note, delay, error)

@@ -20,6 +20,12 @@ handed out: `resume_after(n)` at the checkpoint ``X`` makes the first batch queu
 lose its first ``n`` items (recorded as its ``skipped``); a batch from ``X`` with fewer than
 ``n`` items is a `ProtocolError`, never a silent gap. The skip holds until the checkpoint moves
 past ``X`` (a reconnect before then skips again).
+
+A cut inside an answer (`salvage()`) queues the complete items received from the checkpoint
+that were not handed out yet as a *partial* batch at ``X``: confirming it adds them to the skip
+(the checkpoint stays ``X``, the position moves), and the items handed out at ``X`` are kept so
+that a re-read which does not start with the same items is a `ProtocolError` (the server broke
+the rule that data at an offset never changes), never a silent duplicate or gap.
 """
 
 from __future__ import annotations
@@ -54,10 +60,48 @@ class Delivery:
         self._earlier: set[str] = set()
         self._reached: set[str] = {offset}
         self.skip = 0  # items to drop from the first batch read at the checkpoint
+        # the items handed out at the checkpoint, in order (None: resumed from a position, the
+        # items it counts were handed out by another read)
+        self._seen: list[object] | None = []
 
     def resume_after(self, skip: int) -> None:
         """Drop the first `skip` items read from the checkpoint (handed out before)."""
         self.skip = skip
+        self._seen = [] if skip == 0 else None
+
+    def salvage(self, items: list[object]) -> bool:
+        """A cut inside an answer read from the checkpoint: queue its complete `items` not
+        handed out yet as a partial batch; True when there were new ones (the position moves).
+        """
+        if self.frontier != self.offset or self._queue:
+            return False  # this connection moved past the checkpoint: they start elsewhere
+        self._check_seen(items)
+        if len(items) <= self.skip:
+            return False
+        batch = Batch(
+            items=items[self.skip :],
+            next_offset=self.offset,
+            up_to_date=False,
+            closed=False,
+            cursor=None,
+            skipped=self.skip,
+            partial=True,
+        )
+        self._queue.append(batch)
+        return True
+
+    def _check_seen(self, items: list[object]) -> None:
+        seen = self._seen
+        if not seen:
+            return
+        same = min(len(seen), len(items))
+        if items[:same] != seen[:same]:
+            index = next(i for i in range(same) if items[i] != seen[i])
+            raise ProtocolError(
+                f"the server sent different data at offset {self.offset!r} when it was read "
+                f"again after a cut (item {index + 1} there changed); data at an offset never "
+                "changes, so reading on could duplicate or drop items"
+            )
 
     @property
     def delivering(self) -> Batch | None:
@@ -106,6 +150,7 @@ class Delivery:
     def _skipped(self, batch: Batch) -> Batch:
         """The first batch read at the checkpoint, without the items handed out before."""
         skip = self.skip
+        self._check_seen(batch.items)
         if len(batch.items) < skip:
             raise ProtocolError(
                 f"resuming at offset {self.offset!r} after {skip} item(s) handed out before, "
@@ -130,8 +175,14 @@ class Delivery:
         batch = self._delivering
         assert batch is not None
         self._delivering = None
+        if batch.partial:
+            self.skip += len(batch.items)  # the position moves, the checkpoint stays
+            if self._seen is not None:
+                self._seen.extend(batch.items)
+            return batch
         if batch.next_offset != self.offset:
             self.skip = 0  # the items skipped are behind the checkpoint now
+            self._seen = []
             if len(self._history) == _HISTORY:
                 self._earlier.discard(self._history[0])
             self._history.append(self.offset)

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import attrs
 
-from flue._protocol.params import OFFSET_START, LiveMode
+from flue._protocol.params import OFFSET_NOW, OFFSET_START, LiveMode
 from flue.errors import InvalidArgumentError
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "build_run_record_request",
     "join_url",
     "normalize_base_url",
+    "read_mode",
     "run_url",
     "with_params",
 ]
@@ -88,6 +89,20 @@ def build_run_record_request(base: str, run_id: str) -> HttpRequest:
         kind=RequestKind.META,
         headers={"Accept": "application/json"},
     )
+
+
+def read_mode(
+    live: LiveMode | None, *, offset: str, up_to_date: bool, probe: bool
+) -> LiveMode | None:
+    """The live mode of the next read from `offset` (None: a plain catch-up read)."""
+    if live is LiveMode.SSE:
+        return LiveMode.SSE
+    if live is LiveMode.LONG_POLL and (up_to_date or offset == OFFSET_NOW) and not probe:
+        # from "now" there is nothing to catch up on: the server starts waiting at once (one
+        # request instead of a catch-up then a long-poll); its 204 or 200 carries the concrete
+        # offset that replaces "now" as the checkpoint
+        return LiveMode.LONG_POLL
+    return None  # catching up, or the probe after a proxy's 502/504 (answers.py, rule 3)
 
 
 def build_read_request(

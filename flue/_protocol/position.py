@@ -92,7 +92,7 @@ def position_in(delivery: Delivery, handed: int, *, tail: int | None, decode: De
         return format_position(delivery.offset, delivery.skip)
     if not 0 <= handed <= len(batch.items):
         raise ValueError(f"handed={handed} is outside a batch of {len(batch.items)}")
-    if handed == len(batch.items) and (batch.items or batch.skipped):
+    if handed == len(batch.items) and (batch.items or batch.skipped) and not batch.partial:
         return format_position(batch.next_offset, 0)  # the whole batch: exact everywhere
     if not exact_start(delivery.offset, tail) or (decode == "bytes" and handed):
         return format_position(delivery.offset, 0)

@@ -11,20 +11,14 @@ one of
 
 A transport failure at any point is reported with `receive_transport_error()`. Fatal errors are
 raised by `next_action()`. The reader owns paging until up to date, the switch to long-poll or
-SSE (a long-poll from ``offset="now"`` is the first request: nothing to catch up on), the
-cursor echo, reconnecting an SSE body that ended without ``streamClosed`` (and never
-after it), retries with backoff, and the checkpoint. Its parts:
-
-* `flue._protocol.delivery`: the checkpoint and the queue of batches not yet handed over;
-* `flue._protocol.progress`: WHAT COUNTS AS PROGRESS, and every guard against a server that
-  makes none (read it first);
-* `flue._protocol.retry`: the backoff.
-
-The transitions are data: `flue._protocol.transitions.TRANSITIONS` (state, input -> next
-state), moved in one place; what a complete answer means is decided by the pure functions of
-`flue._protocol.answers`, which return a verdict (queue / retry / fail) that `_apply()` carries
-out. DONE and ERROR are final (ERROR raises again; data and transport errors after them are
-ignored).
+SSE, the cursor echo, reconnecting an SSE body that ended without ``streamClosed`` (and never
+after it), retries with backoff, and the checkpoint. Its parts: `flue._protocol.transitions`
+(the transition table, moved in one place), `flue._protocol.answers` (what a complete answer
+means: pure functions returning a verdict that `_apply()` carries out), `flue._protocol.bodies`
+(the body being read), `flue._protocol.delivery` (the checkpoint and the queue of batches not
+yet handed over), `flue._protocol.salvage` (what a cut inside an answer brought, and what the
+cut means for the retry limits), `flue._protocol.progress` (WHAT COUNTS AS PROGRESS, and every
+guard against a server that makes none: read it first), `flue._protocol.retry` (the backoff).
 
 Invariants: a pending `Sleep` is handed out before anything else, and the state is SEND while
 it is; at most one `Deliver` is outstanding, and the checkpoint `offset` moves only in
@@ -61,13 +55,16 @@ from flue._protocol.answers import (
     judge_page,
     malformed,
     spinning,
+    sse_ended,
+    stalled,
 )
-from flue._protocol.batches import Decode, SSEBatcher
+from flue._protocol.batches import Decode
+from flue._protocol.bodies import Body, SSEBody
 from flue._protocol.decide import Raise, decide
 from flue._protocol.delivery import Delivery
-from flue._protocol.http import HttpRequest, RequestKind, build_read_request
-from flue._protocol.params import OFFSET_NOW, LiveMode
-from flue._protocol.position import check_resume, position_in
+from flue._protocol.http import HttpRequest, RequestKind, build_read_request, read_mode
+from flue._protocol.params import LiveMode
+from flue._protocol.position import check_resume, exact_start, position_in
 from flue._protocol.progress import Progress
 from flue._protocol.responses import (
     ReadHead,
@@ -75,7 +72,7 @@ from flue._protocol.responses import (
     read_head,
 )
 from flue._protocol.retry import RetryPolicy, RetryState
-from flue._protocol.sse import SSEDecoder
+from flue._protocol.salvage import Cut, Cuts
 from flue._protocol.transitions import Input, ReaderStateError, Transitions
 from flue.errors import FlueError, ProtocolError, TransportError, redact
 
@@ -141,13 +138,11 @@ class ReadMachine:
         self._status = 0
         self._head: ReadHead | None = None
         self._headers: dict[str, str] = {}
-        self._body: list[bytes] = []
-        self._body_size = 0
+        self._body: Body | None = None  # a page or an error being read
         self._sleep: Sleep | None = None
         self._error: FlueError | None = None
-        self._sse: SSEDecoder | None = None
-        self._batcher: SSEBatcher | None = None
-        self._sse_finished = False
+        self._sse: SSEBody | None = None
+        self._cuts = Cuts()
 
     @property
     def state(self) -> ReaderState:
@@ -218,7 +213,7 @@ class ReadMachine:
         if state is ReaderState.SEND:
             return SendRequest(request=self._make_request())
         if state in _BODY_STATES:
-            if state is ReaderState.SSE_BODY and self._sse_finished:
+            if state is ReaderState.SSE_BODY and self._sse is not None and self._sse.finished:
                 return self._after_sse_end()
             return NEED_DATA
         raise ReaderStateError(f"next_action() called in state {state.value}")
@@ -228,9 +223,8 @@ class ReadMachine:
         self._moves.expect(ReaderState.AWAIT_RESPONSE, "receive_response()")
         self._status = status
         self._headers = lower_headers(headers)
-        self._body = []
-        self._body_size = 0
         if status >= 300 and status != 304:
+            self._body = Body(_ERROR_BODY_CAP)
             self._moves.move(Input.ERROR_HEAD)
             return
         head = self._head = read_head(self._headers)
@@ -244,14 +238,13 @@ class ReadMachine:
                 )
                 self._apply(malformed(error, self._headers))
                 return
-            self._sse = SSEDecoder(max_event_size=self._max_event_size)
-            self._batcher = SSEBatcher(
+            self._sse = SSEBody(
                 decode=self.decode,
                 base64_data=head.sse_base64,
                 objects_only=self.objects_only,
+                max_event_size=self._max_event_size,
                 max_pending=self._max_body_size,
             )
-            self._sse_finished = False
             self._progress.sse_opened()
             self._moves.move(Input.SSE_HEAD)
             return
@@ -276,31 +269,27 @@ class ReadMachine:
             )
             self._apply(malformed(error, self._headers))
             return
+        self._body = Body(self._max_body_size)
         self._moves.move(Input.JSON_HEAD)
 
     def receive_data(self, data: bytes) -> None:
         """Report body bytes of the current response; ``b""`` means the body ended."""
         state = self.state
+        body = self._body
         if state is ReaderState.SSE_BODY:
             self._receive_sse(data)
         elif state is ReaderState.JSON_BODY:
+            assert body is not None and self._head is not None
             if data:
-                self._body.append(data)
-                self._body_size += len(data)
-                if self._body_size > self._max_body_size:
-                    self._fail(
-                        ProtocolError(
-                            f"read body exceeded max_body_size={self._max_body_size} bytes"
-                        )
-                    )
+                body.add(data)
+                if body.over:
+                    error = ProtocolError(f"read body exceeded max_body_size={body.cap} bytes")
+                    self._fail(error)
             else:
-                head = self._head
-                assert head is not None
-                body, self._body = b"".join(self._body), []
                 verdict = judge_page(
-                    head,
+                    self._head,
                     self._headers,
-                    body,
+                    body.bytes(),
                     decode=self.decode,
                     objects_only=self.objects_only,
                     request_offset=self._request_offset,
@@ -308,15 +297,14 @@ class ReadMachine:
                 )
                 self._apply(verdict)
         elif state is ReaderState.ERROR_BODY:
-            if data and self._body_size < _ERROR_BODY_CAP:
-                self._body.append(data)
-                self._body_size += len(data)
-            if not data or self._body_size >= _ERROR_BODY_CAP:
-                body, self._body = b"".join(self._body), []
+            assert body is not None
+            if data and body.received < body.cap:
+                body.add(data)
+            if not data or body.received >= body.cap:
                 verdict = judge_error(
                     self._status,
                     self._headers,
-                    body,
+                    body.bytes(),
                     url=self._request.url if self._request is not None else self.stream_url,
                     now=self._wall_clock(),
                     run_id=self.run_id,
@@ -359,9 +347,18 @@ class ReadMachine:
         if isinstance(verdict, Fail):
             self._fail(verdict.error)
         elif isinstance(verdict, Retry):
+            items = self._cut_items() if verdict.cut else None
+            connection = self._sse or self._body
+            received = connection.received if connection is not None else 0
             self._drop_connection()
             self._probe = self._probe or verdict.probe
-            self._retry_or_fail(verdict.error, cut=verdict.cut)
+            counted = True
+            if items is not None:
+                judged = self._salvage(items, received, verdict.error)
+                if judged is None:
+                    return
+                counted = judged
+            self._retry_or_fail(verdict.error, cut=verdict.cut, counted=counted)
         else:
             self._queue(verdict)
 
@@ -391,21 +388,45 @@ class ReadMachine:
                 return
         self._moves.move(Input.ANSWERED)
 
+    def _cut_items(self) -> list[object] | None:
+        """The complete items an answer cut short brought from the checkpoint (None where
+        items have no fixed place to count from, and in byte streams)."""
+        if self.decode != "json" or not exact_start(self._delivery.offset, self.tail):
+            return None
+        if self.state is ReaderState.JSON_BODY and self._body is not None:
+            return self._body.cut_items(objects_only=self.objects_only)
+        if self.state is ReaderState.SSE_BODY and self._sse is not None:
+            return self._sse.cut_items()
+        return None
+
+    def _salvage(self, items: list[object], received: int, error: FlueError) -> bool | None:
+        """Hand out what a cut answer brought; True when the cut counts towards the attempt
+        limit, None when the stream failed (the rules: `flue._protocol.salvage.Cuts`)."""
+        try:
+            outcome = self._cuts.judge(self._delivery, items, received, error)
+        except FlueError as exc:
+            self._fail(exc)
+            return None
+        if outcome is Cut.MOVED:
+            self._succeeded()
+        return outcome is not Cut.UNCOUNTED
+
     def _fail(self, error: FlueError) -> None:
         self._drop_connection()
         self._error = self._scrub(error)
         self._moves.move(Input.FAIL)
 
-    def _retry_or_fail(self, error: FlueError, *, cut: bool = False) -> None:
+    def _retry_or_fail(self, error: FlueError, *, cut: bool = False, counted: bool = True) -> None:
         """A failed attempt judged retryable: sleep before the retry, or fail when the retry
         limits are spent. The decision is `decide()`'s, shared with the one-shot calls (an
         `APIError`'s ``Retry-After`` is a floor on the wait).
 
         ``cut``: a transport failure, retried at once when the last response worked.
+        ``counted``: False for a cut that brought bytes at a new place (see `_salvage`).
         """
         progress = self._progress
         immediate, progress.worked = cut and progress.worked, False
-        outcome = decide(self.retry, error, immediate=immediate, retryable=True)
+        outcome = decide(self.retry, error, immediate=immediate, retryable=True, counted=counted)
         if isinstance(outcome, Raise):
             self._fail(outcome.error)
             return
@@ -417,18 +438,17 @@ class ReadMachine:
         return redact(error, self._secrets()) if self._secrets is not None else error
 
     def _drop_connection(self) -> None:
-        self._body = []
-        self._body_size = 0
+        self._body = None
+        if self._sse is not None:
+            self._sse.discard()
         self._sse = None
-        if self._batcher is not None:
-            self._batcher.discard_pending()
-        self._batcher = None
         self._delivery.clear()
 
     def _succeeded(self) -> None:
         """The response worked (see flue._protocol.progress): reset the backoff."""
         self.retry.succeeded()
         self._progress.worked = True
+        self._cuts.reset()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -440,19 +460,9 @@ class ReadMachine:
 
     def _make_request(self) -> HttpRequest:
         delivery = self._delivery
-        if self.live is LiveMode.SSE:
-            mode: LiveMode | None = LiveMode.SSE
-        elif (
-            self.live is LiveMode.LONG_POLL
-            and (delivery.up_to_date or delivery.offset == OFFSET_NOW)
-            and not self._probe
-        ):
-            # from "now" there is nothing to catch up on: the server starts waiting at once
-            # (one request instead of a catch-up then a long-poll); its 204 or 200 carries the
-            # concrete offset that replaces "now" as the checkpoint
-            mode = LiveMode.LONG_POLL
-        else:
-            mode = None
+        mode = read_mode(
+            self.live, offset=delivery.offset, up_to_date=delivery.up_to_date, probe=self._probe
+        )
         self._probe = False
         request = build_read_request(
             self.stream_url, offset=delivery.offset, tail=self.tail, live=mode, cursor=self.cursor
@@ -466,14 +476,11 @@ class ReadMachine:
         return request
 
     def _receive_sse(self, data: bytes) -> None:
-        decoder, batcher = self._sse, self._batcher
-        assert decoder is not None and batcher is not None
+        sse = self._sse
+        assert sse is not None
         progress = self._progress
         try:
-            for event in decoder.feed(data):
-                batch = batcher.push(event)
-                if batch is None:
-                    continue
+            for batch in sse.feed(data):
                 queued = self._delivery.offer(batch)
                 if progress.control_frame(batch, queued=queued):
                     self._succeeded()
@@ -483,16 +490,10 @@ class ReadMachine:
             self._fail(exc)
             return
         if not data:
-            self._sse_finished = True
             return
         waited = progress.control_overdue()
         if waited is not None:
-            error = ProtocolError(
-                f"the SSE connection sent no control frame for {waited:.1f} s (only comments "
-                "or unfinished data), longer than the stall timeout; Flue sends one at least "
-                "every 30 s, so the connection is taken for dead"
-            )
-            self._apply(Retry(error=error))
+            self._apply(stalled(waited))
 
     def _settle_sse_connection(self) -> None:
         """Account for an SSE connection that ended or was cut (module comment, rule 1)."""
@@ -504,20 +505,9 @@ class ReadMachine:
         self._settle_sse_connection()
         progress = self._progress
         self._drop_connection()
-        self._sse_finished = False
         if progress.recycle_is_free():
             self._moves.move(Input.RECYCLE)
             return self.next_action()  # recycled: reconnect at once from the checkpoint
         url = self._request.url if self._request is not None else self.stream_url
-        if progress.sse_healthy:
-            error = ProtocolError(
-                f"the server ended {progress.quick_ends} SSE responses in a row right after a "
-                "control frame, with no new data and without holding the connection open; "
-                f"reconnecting at once would spin, so the reader backs off ({url})"
-            )
-        else:
-            error = ProtocolError(
-                f"the SSE response ended before any control frame; status {self._status} from {url}"
-            )
-        self._retry_or_fail(error)
+        self._retry_or_fail(sse_ended(progress, status=self._status, url=url))
         return self.next_action()

@@ -43,6 +43,7 @@ class RetryState:
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
         self.failures = 0
+        self.uncounted = 0  # failures of the run not counted towards max_attempts
         self.total_retries = 0
         self._first_failure: float | None = None
         self._waits: Generator[float, None, None] | None = None
@@ -50,6 +51,7 @@ class RetryState:
     def succeeded(self) -> None:
         """A response arrived: the next failure starts a fresh backoff sequence."""
         self.failures = 0
+        self.uncounted = 0
         self._first_failure = None
         self._waits = None
 
@@ -67,21 +69,28 @@ class RetryState:
         immediate: bool = False,
         max_attempts: int | None = None,
         max_wait: float | None = None,
+        counted: bool = True,
     ) -> float | None:
         """Record a failure; return the delay before the next attempt, or None to give up.
 
         ``immediate``: retry at once (still counted); ``Retry-After`` remains a floor.
         ``max_attempts``, ``max_wait``: tighter limits for this failure than the policy's (the
-        attempt limit counts every failure of the run, earlier ones included).
+        attempt limit counts every failure of the run, earlier ones included). ``counted=False``:
+        an attempt that still brought something (the reader's cut at a new place inside an
+        answer): it backs off like any failure but does not count towards ``max_attempts``;
+        ``max_elapsed`` still applies.
         """
         policy = self.policy
         now = self._clock()
         if self._first_failure is None:
             self._first_failure = now
-        self.failures += 1
-        limit = self.limit(max_attempts)
-        if limit is not None and self.failures >= limit:
-            return None
+        if not counted:
+            self.uncounted += 1
+        else:
+            self.failures += 1
+            limit = self.limit(max_attempts)
+            if limit is not None and self.failures >= limit:
+                return None
         delay = 0.0 if immediate else self._next_wait()
         if max_wait is not None:
             delay = min(delay, max_wait)

@@ -82,6 +82,16 @@ class SSEDecoder:
         """Bytes currently held for the event being assembled (for memory checks)."""
         return self._partial_len + self._data_len + (len(self._head) if self._head else 0)
 
+    def unfinished_data(self) -> bytes | None:
+        """The data of a ``data`` event not ended yet (a cut inside it), else None."""
+        if self._type != b"data":
+            return None
+        parts = list(self._data)
+        partial = b"".join(self._partial)
+        if partial.startswith(b"data:"):
+            parts.append(partial[6:] if partial[5:6] == b" " else partial[5:])
+        return b"\n".join(parts) if parts else None
+
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Take the next chunk of the body (``b""`` at its end); return the completed events."""
         if self._failed:
