@@ -37,7 +37,8 @@ def _no_attempt_limit(value: float | None) -> int | None:
     return cast("int | None", _no_limit(value))
 
 
-def _opt_pos(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+def _opt_pos(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An optional limit (`Timeout`, `RetryPolicy`): None (no limit), or a number > 0."""
     if value is None:
         return
     if (
@@ -47,8 +48,8 @@ def _opt_pos(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         or value <= 0
     ):
         raise InvalidArgumentError(
-            f"Timeout.{attribute.name} must be None (or inf: no limit) or a number > 0, got "
-            f"{value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be None (or inf: no limit) or a "
+            f"number > 0, got {value!r}"
         )
 
 
@@ -104,20 +105,6 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None
         )
 
 
-def _optional_limit(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or value <= 0
-    ):
-        raise InvalidArgumentError(
-            f"RetryPolicy.{attribute.name} must be None (or inf: no limit) or > 0, got {value!r}"
-        )
-
-
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
     """How failed requests are retried (docs/retries.md has the rules).
@@ -145,11 +132,9 @@ class RetryPolicy:
     max_delay: float = attrs.field(default=30.0, validator=_positive)
     multiplier: float = attrs.field(default=2.0, validator=_positive)
     max_attempts: int | None = attrs.field(
-        default=10, converter=_no_attempt_limit, validator=_optional_limit
+        default=10, converter=_no_attempt_limit, validator=_opt_pos
     )
-    max_elapsed: float | None = attrs.field(
-        default=300.0, converter=_no_limit, validator=_optional_limit
-    )
+    max_elapsed: float | None = attrs.field(default=300.0, converter=_no_limit, validator=_opt_pos)
     jitter: bool = True
     fail_fast: bool = True
 

@@ -41,8 +41,10 @@ RULES = {
     "AsyncBatchStream": "BatchStream",
     "AsyncRunStream": "RunStream",
     "AsyncTransport": "Transport",
-    "AsyncResponse": "Response",
+    "AsyncTransportProtocol": "TransportProtocol",
+    "AsyncResponseProtocol": "ResponseProtocol",
     "AsyncCancelToken": "CancelToken",
+    "AsyncClosing": "Closing",
     "aclose": "close",
 }
 

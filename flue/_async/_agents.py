@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from flue._async._conversation import AsyncConversation
+from flue._async._history import call_conversation
 from flue._async._host import ClientHost
 from flue._async._observe import AsyncConversationObserver, IfMissing
 from flue._models.chunks import ConversationChunk
@@ -144,13 +145,13 @@ class AsyncAgents:
             NotFoundError: the application has no agent of that name.
         """
         conversation = self.conversation(name, id)
-        lines = self._client._lines
+        lines = self._client.lines
         if lines.get(conversation.url) != LINE_2:
             request = build_prompt_request(
                 conversation.url, message, images=_images(images), wait=True
             )
             try:
-                doc = await conversation._call(request, idempotent=False, wait=True)
+                doc = await call_conversation(self._client, request, idempotent=False, wait=True)
             except BadRequestError as exc:
                 if lines.get(conversation.url) == LINE_1 or not rejected_wait_result(
                     exc.status, exc.error_type

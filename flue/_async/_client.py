@@ -1,7 +1,7 @@
-# The client: configuration, and the one path every request takes (`_send`: headers, query
-# parameters, event hooks) with the retries of one-shot calls (`_call_json`). The resources
-# (`runs`, `workflows`, `streams` in _resources.py, `agents` in _agents.py) build requests and
-# readers and hand them here. Its lifecycle (open, closed) and that of its streams is in
+# The client: its settings and its public face. What it serves its resources (`runs`,
+# `workflows`, `streams` in _resources.py, `agents` in _agents.py), streams and observers is one
+# `ClientCore` (_core.py: the request path, one-shot retries, readers), which they reach through
+# the `ClientHost` protocol. Its lifecycle (open, closed) and that of its streams is in
 # docs/lifecycle.md.
 # codegen: flue/_sync is generated from this file: edit here, then run `nox -s codegen`.
 
@@ -9,74 +9,27 @@ from __future__ import annotations
 
 import logging
 import os
-import random
-import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
-from flue._async._host import ASYNC_CALLBACKS, Params, check_params
+from flue._async._callbacks import ASYNC_CALLBACKS, Params, check_params
+from flue._async._core import ClientCore
 from flue._async._resources import AsyncRuns, AsyncStreams, AsyncWorkflows
-from flue._protocol.decide import Raise, decide, mark_first_contact
-from flue._protocol.encoding import ACCEPT_ENCODING
-from flue._protocol.hooks import (
-    check_event_hooks,
-    request_info,
-    response_info,
-)
-from flue._protocol.http import (
-    HttpRequest,
-    normalize_base_url,
-    with_params,
-)
-from flue._protocol.lines import ServerLines
-from flue._protocol.params import (
-    LiveArg,
-    check_offset,
-    check_tail,
-    merge_params,
-    normalize_live,
-    query_pairs,
-)
-from flue._protocol.responses import api_error, load_json, snippet
-from flue._protocol.retry import RetryPolicy, RetryState
-from flue._transports._aiohttp import (
-    AsyncCancelToken,
-    AsyncResponse,
-    AsyncTransport,
-    Session,
-    Verify,
-    call_user,
-    resolve_headers,
-)
-from flue._transports._common import Timeout
-from flue._transports._reasons import unreachable
-from flue.errors import (
-    FlueError,
-    InvalidArgumentError,
-    ProtocolError,
-    Secrets,
-    TransportError,
-    credential_values,
-    redact,
-)
+from flue._protocol.hooks import check_event_hooks
+from flue._protocol.http import normalize_base_url
+from flue._settings import RetryPolicy, Timeout
+from flue._transports._aiohttp import AsyncTransport, Session, Verify
+from flue.errors import InvalidArgumentError
 
 if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent or stream
     from flue._async._agents import AsyncAgents
     from flue._async._conversation import AsyncConversation
-    from flue._async._stream import AsyncBatchStream
-    from flue._protocol.batches import Decode
-    from flue._protocol.reader import ReadMachine
 
 __all__ = ["AsyncFlueClient", "AsyncRuns", "AsyncStreams", "AsyncWorkflows"]
 
 logger = logging.getLogger("flue")
-
-T = TypeVar("T")
-
-_MAX_JSON_BODY = 64 * 1024 * 1024
 
 
 class AsyncFlueClient:
@@ -187,11 +140,8 @@ class AsyncFlueClient:
         self._token = token
         if headers is not None and not callable(headers) and not isinstance(headers, Mapping):
             raise InvalidArgumentError("headers must be a dict or a callable returning a dict")
-        self._headers = headers
-        self._params = check_params(params, "params")
-        self._request_hooks, self._response_hooks = check_event_hooks(
-            event_hooks, allow_async=ASYNC_CALLBACKS
-        )
+        params = check_params(params, "params")
+        request_hooks, response_hooks = check_event_hooks(event_hooks, allow_async=ASYNC_CALLBACKS)
         self.timeout = Timeout.coerce(timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgumentError("retry must be a flue.RetryPolicy")
@@ -204,12 +154,8 @@ class AsyncFlueClient:
         if max_event_size < 1:
             raise InvalidArgumentError(f"max_event_size must be >= 1, got {max_event_size}")
         self.max_event_size = max_event_size
-        self._transport = AsyncTransport(
-            timeout=self.timeout,
-            session=session,
-            verify=verify,
-            proxy=proxy,
-            trust_env=trust_env,
+        transport = AsyncTransport(
+            timeout=self.timeout, session=session, verify=verify, proxy=proxy, trust_env=trust_env
         )
         if token is not None and urlsplit(self.base_url).scheme == "http":
             host = urlsplit(self.base_url).hostname or ""
@@ -218,19 +164,19 @@ class AsyncFlueClient:
                     "flue: sending a bearer token over plain http:// to %s; use https://",
                     host,
                 )
-        self._secrets = Secrets(token)  # redacted from server-derived error text and logs
-        self._closed = False
-        self._streams: weakref.WeakSet[AsyncBatchStream] = weakref.WeakSet()
-        self._calls: set[AsyncCancelToken] = set()  # tokens of the one-shot calls under way
-        self._host = _Host(self)
-        # retry jitter for every stream of the client (one generator: 2.5 KB less per stream)
-        self._rng = random.Random()
-        self.runs = AsyncRuns(self)
-        self.workflows = AsyncWorkflows(self, self.runs)
-        self.streams = AsyncStreams(self)
+        self._core = ClientCore(
+            self,
+            transport,
+            token=token,
+            headers=headers,
+            params=params,
+            request_hooks=request_hooks,
+            response_hooks=response_hooks,
+        )
+        self.runs = AsyncRuns(self._core)
+        self.workflows = AsyncWorkflows(self._core, self.runs)
+        self.streams = AsyncStreams(self._core)
         self._agents: AsyncAgents | None = None
-        self._lines = ServerLines()  # which Flue line each server speaks, once it said so
-        self._answered: set[tuple[str, str, int | None]] = set()  # origins that ever answered
 
     @property
     def agents(self) -> AsyncAgents:
@@ -240,7 +186,7 @@ class AsyncFlueClient:
         if self._agents is None:
             from flue._async._agents import AsyncAgents
 
-            self._agents = AsyncAgents(self)
+            self._agents = AsyncAgents(self._core)
         return self._agents
 
     def conversation(self, url: str) -> AsyncConversation:
@@ -258,8 +204,8 @@ class AsyncFlueClient:
         from flue._async._conversation import AsyncConversation
         from flue._protocol.agents import resolve_conversation_url
 
-        self._check_open()
-        return AsyncConversation(self, resolve_conversation_url(self.base_url, url))
+        self._core.check_open()
+        return AsyncConversation(self._core, resolve_conversation_url(self.base_url, url))
 
     def __repr__(self) -> str:
         auth = ", token=<set>" if self._token is not None else ""
@@ -268,32 +214,12 @@ class AsyncFlueClient:
     @property
     def closed(self) -> bool:
         """True once `close()` was called; the client cannot be used afterwards."""
-        return self._closed
+        return self._core.closed
 
     async def close(self) -> None:
         """Release connections (a session passed in by the caller stays open) and stop this
         client's streams. Calling it again does nothing; any other use afterwards raises."""
-        self._closed = True
-        for stream in list(self._streams):
-            stream.cancel()
-        for token in list(self._calls):
-            token.set()
-        await self._transport.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise _client_closed()
-
-    def _batch_stream(
-        self, reader: ReadMachine, *, params: Params | None = None
-    ) -> AsyncBatchStream:
-        from flue._async._stream import AsyncBatchStream
-
-        self._check_open()
-        host = self._host if params is None else _Host(self, params=params)
-        stream = AsyncBatchStream(host, reader)
-        self._streams.add(stream)
-        return stream
+        await self._core.close()
 
     async def __aenter__(self) -> AsyncFlueClient:
         return self
@@ -305,237 +231,3 @@ class AsyncFlueClient:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    async def _headers_for(self, request: HttpRequest) -> dict[str, str]:
-        headers = dict(request.headers)
-        # the protocol's own headers (Accept, Content-Type) win over the caller's: an SSE read
-        # must ask for text/event-stream whatever the caller's defaults say
-        protocol = {name.lower() for name in headers}
-        for name, value in (await resolve_headers(self._headers)).items():
-            if name.lower() not in protocol:
-                headers[name] = value
-        # what both flavours can decode (a caller's own Accept-Encoding header wins)
-        if not any(name.lower() == "accept-encoding" for name in headers):
-            headers["Accept-Encoding"] = ACCEPT_ENCODING
-        if self._token is not None:
-            headers["Authorization"] = f"Bearer {self._token}"
-        self._secrets.add_headers(headers)
-        return headers
-
-    async def _call_json(
-        self,
-        request: HttpRequest,
-        *,
-        run_id: str | None = None,
-        workflow: str | None = None,
-        idempotent: bool = True,
-        wait: bool = False,
-    ) -> Any:
-        """Send a one-shot request with retries and return its decoded JSON body."""
-        self._check_open()
-        state = RetryState(self.retry)
-        token = self._transport.cancel_token()  # set by close(), from any task or thread
-        self._calls.add(token)
-        try:
-            while True:
-                body, error = await self._attempt(
-                    request, token, wait=wait, run_id=run_id, workflow=workflow
-                )
-                if error is None:
-                    return _decode_json(body, request.url, self._secrets())
-                if self._closed:
-                    raise _client_closed() from error
-                decision = decide(state, error, idempotent=idempotent)
-                if isinstance(decision, Raise):
-                    raise decision.error
-                logger.debug(
-                    "flue: retry %d in %.2fs after: %s", decision.attempt, decision.seconds, error
-                )
-                await self._transport.sleep(decision.seconds, token)
-                self._check_open()
-        finally:
-            self._calls.discard(token)
-
-    async def _attempt(
-        self,
-        request: HttpRequest,
-        token: AsyncCancelToken,
-        *,
-        wait: bool,
-        run_id: str | None = None,
-        workflow: str | None = None,
-    ) -> tuple[bytes, FlueError | None]:
-        """One attempt of a one-shot call: its body, or the error that ended it."""
-        try:
-            response = await self._send(request, token, wait=wait)
-            try:
-                body = await response.read_all(_MAX_JSON_BODY)
-            finally:
-                await response.close()
-        except TransportError as exc:
-            return b"", exc
-        status = response.status
-        if status < 300:
-            return body, None
-        lowered = {k.lower(): v for k, v in response.headers.items()}
-        error = api_error(
-            status,
-            lowered,
-            body,
-            url=request.url,
-            now=time.time(),
-            run_id=run_id,
-            workflow=workflow,
-        )
-        return b"", redact(error, self._secrets())
-
-    async def _send(
-        self,
-        request: HttpRequest,
-        token: AsyncCancelToken,
-        *,
-        wait: bool = False,
-        params: Params | None = None,
-    ) -> AsyncResponse:
-        """Send one HTTP request (every request of the client goes through here): add the
-        headers and query parameters, run the event hooks, return once the head arrived.
-        ``params``: a call's own query parameters, merged over the client's."""
-        self._check_open()
-        headers = await self._headers_for(request)
-        if self._params is not None or params is not None:
-            pairs = merge_params(
-                await self._resolve_params(self._params, "params"),
-                await self._resolve_params(params, "params of this call"),
-            )
-            request = with_params(request, pairs)
-        info = None
-        if self._request_hooks or self._response_hooks:
-            info = request_info(
-                request.method, request.url, headers, request.kind.value, self._secrets()
-            )
-            for hook in self._request_hooks:
-                await self._run_hook(hook, info, "request")
-        logger.debug("flue: %s %s", request.method, request.url)
-        started = time.monotonic()
-        origin = _origin(request.url)
-        try:
-            response = await self._transport.open(request, headers, wait=wait, token=token)
-        except TransportError as exc:
-            why = unreachable(exc) if origin not in self._answered else None
-            if why is not None:  # a wrong URL, or no server: fail fast (docs/retries.md)
-                mark_first_contact(exc, why)
-            raise
-        self._answered.add(origin)
-        if info is not None and self._response_hooks:
-            elapsed = time.monotonic() - started
-            answer = response_info(
-                response.status, response.headers, elapsed, info, self._secrets()
-            )
-            try:
-                for hook in self._response_hooks:
-                    await self._run_hook(hook, answer, "response")
-            except BaseException:
-                await response.close()
-                raise
-        return response
-
-    async def _resolve_params(
-        self, params: Params | None, source: str
-    ) -> dict[str, list[str]] | None:
-        if params is None:
-            return None
-        if callable(params):
-            params = await call_user(params)
-        pairs = query_pairs(params, source=source)
-        secrets = self._secrets()
-        for name, values in pairs.items():
-            for value in values:
-                if credential_values({name: value}) or any(s in value for s in secrets):
-                    # a credential in the query (a credential-like name, or the token):
-                    # redacted from hooks, errors and logs, also as sent (percent-encoded)
-                    self._secrets.add(value)
-                    self._secrets.add(quote(value, safe=""))
-        return pairs
-
-    async def _run_hook(self, hook: Callable[..., Any], info: Any, event: str) -> None:
-        try:
-            await call_user(hook, info)
-        except Exception as exc:
-            name = getattr(hook, "__qualname__", None) or repr(hook)
-            raise FlueError(
-                f"the {event} event hook {name} raised {type(exc).__name__}: {exc}; the call "
-                f"was stopped (not retried): fix the hook, or let it catch its own errors"
-            ) from exc
-
-    def _reader(
-        self,
-        url: str,
-        *,
-        offset: str,
-        tail: int | None,
-        live: LiveArg,
-        decode: Decode = "json",
-        objects_only: bool = True,
-        run_id: str | None = None,
-    ) -> ReadMachine:
-        from flue._protocol.reader import ReadMachine
-
-        return ReadMachine(
-            url,
-            offset=check_offset(offset),
-            tail=check_tail(tail),
-            live=normalize_live(live),
-            decode=decode,
-            objects_only=objects_only,
-            run_id=run_id,
-            retry=self.retry,
-            max_event_size=self.max_event_size,
-            max_body_size=8 * self.max_event_size,
-            stall=self.timeout.stall,
-            secrets=self._secrets,
-            rng=self._rng,
-        )
-
-
-def _client_closed() -> FlueError:
-    return FlueError("this client is closed; create a new one")
-
-
-class _Host:
-    """What a client's streams depend on (`flue._async._stream.StreamHost`)."""
-
-    def __init__(self, client: AsyncFlueClient, *, params: Params | None = None) -> None:
-        self._client = client
-        self._params = params  # the stream's own query parameters (streams.read(params=))
-
-    @property
-    def closed(self) -> bool:
-        return self._client._closed
-
-    def cancel_token(self) -> AsyncCancelToken:
-        return self._client._transport.cancel_token()
-
-    async def send(self, request: HttpRequest, token: AsyncCancelToken) -> AsyncResponse:
-        return await self._client._send(request, token, params=self._params)
-
-    async def sleep(self, seconds: float, token: AsyncCancelToken) -> None:
-        await self._client._transport.sleep(seconds, token)
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:  # refused by the transport anyway
-        port = None
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
-
-
-def _decode_json(body: bytes, url: str, secrets: frozenset[str]) -> Any:
-    try:
-        return load_json(body)  # nested too deeply is a ValueError too
-    except (ValueError, UnicodeDecodeError) as exc:
-        error = ProtocolError(
-            f"expected a JSON body from {url.split('?', 1)[0]}, got: {snippet(body)!r}"
-        )
-        raise redact(error, secrets) from exc

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from flue._async._host import ClientHost, Params, check_params
+from flue._async._callbacks import Params, call_user, check_params
+from flue._async._host import ClientHost, Reader
 from flue._models.convert import event_from_dict, events_from_dicts
 from flue._models.runs import (
     InvokeResult,
@@ -24,13 +25,13 @@ from flue._protocol.http import (
 )
 from flue._protocol.params import OFFSET_START, LiveMode
 from flue._protocol.runref import RunRef, run_id_of
-from flue._transports._aiohttp import call_user
 from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError, redact
 
 if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent or stream
     from flue._async._stream import AsyncBatchStream, AsyncRunStream
     from flue._models.conversation import WorkflowRunResult
     from flue._models.events import Event
+    from flue._protocol.params import LiveArg
 
 __all__ = ["AsyncRuns", "AsyncStreams", "AsyncWorkflows"]
 
@@ -39,17 +40,39 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _start(offset: str, position: str | None) -> tuple[str, int]:
-    """Where a read starts: `offset`, or the offset of `position` and the items to skip."""
-    if position is None:
-        return offset, 0
-    if offset != OFFSET_START:
-        raise InvalidArgumentError(
-            "pass offset= or position=, not both (a position carries its own offset)"
-        )
-    from flue._protocol.position import parse_position
+def _reader(
+    client: ClientHost,
+    url: str,
+    *,
+    offset: str,
+    position: str | None,
+    tail: int | None,
+    live: LiveArg,
+    **options: Any,
+) -> Reader:
+    """The reader of a read from `offset`, or from exactly `position` (its offset, then the
+    items already handed out skipped)."""
+    skip = 0
+    if position is not None:
+        if offset != OFFSET_START:
+            raise InvalidArgumentError(
+                "pass offset= or position=, not both (a position carries its own offset)"
+            )
+        from flue._protocol.position import parse_position
 
-    return parse_position(position)
+        offset, skip = parse_position(position)
+    reader = client.reader(url, offset=offset, tail=tail, live=live, **options)
+    if skip:
+        reader.resume_after(skip)
+    return reader
+
+
+def _batch_stream(
+    client: ClientHost, reader: Reader, params: Params | None = None
+) -> AsyncBatchStream:
+    from flue._async._stream import AsyncBatchStream
+
+    return AsyncBatchStream(client, reader, params=params)
 
 
 class AsyncRuns:
@@ -76,7 +99,7 @@ class AsyncRuns:
         """
         run_id = run_id_of(run_id)
         client = self._client
-        doc = await client._call_json(
+        doc = await client.call_json(
             build_run_record_request(client.base_url, run_id), run_id=run_id
         )
         if not isinstance(doc, dict):
@@ -147,18 +170,13 @@ class AsyncRuns:
         run_id = run_id_of(run_id)
         client = self._client
         sse = client.catchup == "sse"
-        offset, skip = _start(offset, position)
-        reader = client._reader(
-            run_url(client.base_url, run_id),
-            offset=offset,
-            tail=tail,
-            live="sse" if sse else False,
-            run_id=run_id,
+        url = run_url(client.base_url, run_id)
+        live: LiveArg = "sse" if sse else False
+        reader = _reader(
+            client, url, offset=offset, position=position, tail=tail, live=live, run_id=run_id
         )
-        if skip:
-            reader.resume_after(skip)
         out: list[Any] = []
-        async with client._batch_stream(reader) as batches:
+        async with _batch_stream(client, reader) as batches:
             async for batch in batches:
                 # models are built batch by batch, while the server keeps sending
                 out.extend(batch.items if as_dict else events_from_dicts(batch.items))
@@ -236,13 +254,11 @@ class AsyncRuns:
         """
         run_id = run_id_of(run_id)
         client = self._client
-        offset, skip = _start(offset, position)
-        reader = client._reader(
-            run_url(client.base_url, run_id), offset=offset, tail=tail, live=live, run_id=run_id
+        url = run_url(client.base_url, run_id)
+        reader = _reader(
+            client, url, offset=offset, position=position, tail=tail, live=live, run_id=run_id
         )
-        if skip:
-            reader.resume_after(skip)
-        batches = client._batch_stream(reader)
+        batches = _batch_stream(client, reader)
         from flue._async._stream import AsyncRunStream
 
         if as_dict:
@@ -279,7 +295,7 @@ class AsyncWorkflows:
         """
         client = self._client
         request = build_invoke_request(client.base_url, name, input, wait=wait)
-        doc = await client._call_json(request, workflow=name, idempotent=False, wait=wait)
+        doc = await client.call_json(request, workflow=name, idempotent=False, wait=wait)
         if not isinstance(doc, dict) or not isinstance(doc.get("runId"), str):
             what = (
                 "an object without" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}, no"
@@ -333,7 +349,7 @@ def _run_outcome(
         error = FlueExecutionError(
             target="workflow_run", target_id=run_id, failure="failed", error=raw.get("error")
         )
-        raise redact(error, client._secrets())
+        raise redact(error, client.secrets())
     from flue._models.conversation import WorkflowRunResult
 
     return WorkflowRunResult(run_id=run_id, result=result)
@@ -390,10 +406,14 @@ class AsyncStreams:
             raise InvalidArgumentError("url_or_path must be a non-empty string")
         client = self._client
         url = join_url(client.base_url, url_or_path)
-        offset, skip = _start(offset, position)
-        reader = client._reader(
-            url, offset=offset, tail=tail, live=live, decode=decode, objects_only=False
+        reader = _reader(
+            client,
+            url,
+            offset=offset,
+            position=position,
+            tail=tail,
+            live=live,
+            decode=decode,
+            objects_only=False,
         )
-        if skip:
-            reader.resume_after(skip)
-        return client._batch_stream(reader, params=check_params(params, "params of this call"))
+        return _batch_stream(client, reader, check_params(params, "params of this call"))

@@ -2,9 +2,9 @@
 # hands batches (or events) to the caller.
 # codegen: written once, async; flue/_sync is generated from this file (`nox -s codegen`).
 #
-# A stream depends on two small interfaces, not on the client: `StreamHost` (send a request
-# with resolved headers, sleep, cancel tokens; implemented by the client) and `Reader` (the
-# protocol core's state machine). Its lifecycle follows docs/lifecycle.md:
+# A stream depends on two interfaces (flue._async._host), not on the client: `ClientHost` (send
+# a request with resolved headers, sleep, cancel tokens) and `Reader` (the protocol core's
+# state machine). Its lifecycle follows docs/lifecycle.md:
 #
 #   new -> reading -> finished | cancelled | closed | failed
 #
@@ -21,14 +21,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, Literal, TypeVar
 
+from flue._async._callbacks import Params
+from flue._async._closing import AsyncClosing
+from flue._async._host import AsyncResponseProtocol, ClientHost, Reader
 from flue._protocol.batches import Batch
-from flue._protocol.http import HttpRequest
 from flue._protocol.reader import NEED_DATA, Deliver, Done, SendRequest, Sleep
-from flue._transports._aiohttp import AsyncCancelToken, AsyncResponse
 from flue.errors import FlueError, TransportError
 
 __all__ = ["AsyncBatchStream", "AsyncRunStream"]
@@ -38,47 +38,6 @@ logger = logging.getLogger("flue")
 T = TypeVar("T")
 
 StreamState = Literal["new", "reading", "finished", "cancelled", "closed", "failed"]
-
-
-class StreamHost(Protocol):
-    """What a stream needs from its client."""
-
-    @property
-    def closed(self) -> bool:
-        """True once the client was closed."""
-        ...
-
-    def cancel_token(self) -> AsyncCancelToken:
-        """A fresh cancel token for one stream."""
-        ...
-
-    async def send(self, request: HttpRequest, token: AsyncCancelToken) -> AsyncResponse:
-        """Send `request` with the client's headers; return once the response head arrived."""
-        ...
-
-    async def sleep(self, seconds: float, token: AsyncCancelToken) -> None:
-        """Wait `seconds`, returning early once `token` is set."""
-        ...
-
-
-class Reader(Protocol):
-    """The protocol core's stream state machine, as the drive loop uses it."""
-
-    @property
-    def stream_url(self) -> str: ...
-    @property
-    def offset(self) -> str: ...
-    @property
-    def closed(self) -> bool: ...
-    @property
-    def up_to_date(self) -> bool: ...
-
-    def next_action(self) -> object: ...
-    def receive_response(self, status: int, headers: Mapping[str, str]) -> None: ...
-    def receive_data(self, data: bytes) -> None: ...
-    def receive_transport_error(self, error: TransportError) -> None: ...
-    def batch_delivered(self) -> None: ...
-    def position(self, handed: int = 0) -> str: ...
 
 
 def _closed_error() -> FlueError:
@@ -94,7 +53,7 @@ def _client_closed_error() -> FlueError:
     )
 
 
-class AsyncBatchStream:
+class AsyncBatchStream(AsyncClosing):
     """Batches of a Durable Streams stream, read from a checkpoint.
 
     Returned by ``client.streams.read()`` (not created directly). Iterate it to get `Batch`
@@ -104,17 +63,19 @@ class AsyncBatchStream:
     `close()` or garbage collection releases the connection. See docs/lifecycle.md.
     """
 
-    def __init__(self, host: StreamHost, reader: Reader) -> None:
+    def __init__(self, host: ClientHost, reader: Reader, *, params: Params | None = None) -> None:
         self._host = host
         self._reader = reader
+        self._params = params  # the stream's own query parameters (streams.read(params=))
         self._token = host.cancel_token()
-        self._response: AsyncResponse | None = None
+        self._response: AsyncResponseProtocol | None = None
         self._state: StreamState = "new"
         self._close_requested = False
         self._failure: BaseException | None = None
         self._uncommitted = False
         self._batch: Batch | None = None  # fetched, not committed (position_after())
         self._busy = threading.Lock()  # non-blocking acquire only: the same in both flavours
+        host.track(self)  # refused once the client is closed; cancelled when it closes
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} url={self._reader.stream_url!r} offset={self.offset!r}>"
@@ -195,17 +156,6 @@ class AsyncBatchStream:
                 await self._release()
             finally:
                 self._busy.release()
-
-    async def __aenter__(self: _B) -> _B:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         response = getattr(self, "_response", None)
@@ -347,7 +297,7 @@ class AsyncBatchStream:
         reader = self._reader
         try:
             logger.debug("flue: %s %s", request.method, request.url)
-            self._response = await self._host.send(request, self._token)
+            self._response = await self._host.send(request, self._token, params=self._params)
         except TransportError as exc:
             if not exc.retryable:
                 raise
@@ -362,7 +312,7 @@ class AsyncBatchStream:
             response.abort()
 
 
-class AsyncRunStream(Generic[T]):
+class AsyncRunStream(AsyncClosing, Generic[T]):
     """Events of one run, in order, with a resume checkpoint.
 
     Returned by ``client.runs.stream()`` (not created directly): iterate it, preferably in a
@@ -430,17 +380,6 @@ class AsyncRunStream(Generic[T]):
         """Stop the stream and release its connection; iterating it afterwards raises."""
         await self._batches.aclose()
 
-    async def __aenter__(self: _R) -> _R:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     def __aiter__(self) -> AsyncRunStream[T]:
         return self
 
@@ -462,8 +401,3 @@ class AsyncRunStream(Generic[T]):
             # the last event of the batch is being handed over: the checkpoint moved past it
             self._handed = 0
         return self._convert(item)
-
-
-# the `with` targets keep their own class (bound TypeVars, defined once the classes exist)
-_B = TypeVar("_B", bound=AsyncBatchStream)
-_R = TypeVar("_R", bound=AsyncRunStream[Any])

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
+import attrs
+
 from flue._protocol.http import HttpRequest, RequestKind, join_url
+from flue._settings import RetryPolicy
 from flue.errors import InvalidArgumentError
 
 __all__ = [
-    "absent_delay",
+    "ABSENT_RETRY",
+    "LAGGING_RETRY",
     "build_abort_request",
     "build_history_request",
     "conversation_url",
@@ -87,7 +91,17 @@ def build_abort_request(url: str) -> HttpRequest:
     return HttpRequest(method="POST", url=f"{url}/abort", kind=RequestKind.META, headers=_JSON)
 
 
-def absent_delay(attempt: int) -> float:
-    """Seconds to wait before reading the history of a conversation that does not exist yet
-    again: 0.25 s doubling to 5 s (attempt 0 is the first wait)."""
-    return min(0.25 * float(2 ** min(attempt, 10)), 5.0)
+# How long an observer waits before it reads a conversation's history again, as policies of the
+# one backoff computation (`flue._protocol.retry.RetryState`; no jitter, no limit): while the
+# conversation does not exist yet, 0.25 s doubling to 5 s; after chunks it could not apply,
+# several times in a row (a history that lags its updates), the same from 0.5 s.
+ABSENT_RETRY = RetryPolicy(
+    initial_delay=0.25,
+    max_delay=5.0,
+    multiplier=2.0,
+    max_attempts=None,
+    max_elapsed=None,
+    jitter=False,
+    fail_fast=False,
+)
+LAGGING_RETRY = attrs.evolve(ABSENT_RETRY, initial_delay=0.5)

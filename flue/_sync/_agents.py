@@ -28,6 +28,7 @@ from flue._protocol.lines import LINE_1, LINE_2, rejected_wait_result
 from flue._protocol.params import LiveMode
 from flue._protocol.replies import select_reply
 from flue._sync._conversation import Conversation
+from flue._sync._history import call_conversation
 from flue._sync._host import ClientHost
 from flue._sync._observe import ConversationObserver, IfMissing
 from flue.errors import APIError, BadRequestError, InvalidArgumentError, ProtocolError
@@ -145,13 +146,13 @@ class Agents:
             NotFoundError: the application has no agent of that name.
         """
         conversation = self.conversation(name, id)
-        lines = self._client._lines
+        lines = self._client.lines
         if lines.get(conversation.url) != LINE_2:
             request = build_prompt_request(
                 conversation.url, message, images=_images(images), wait=True
             )
             try:
-                doc = conversation._call(request, idempotent=False, wait=True)
+                doc = call_conversation(self._client, request, idempotent=False, wait=True)
             except BadRequestError as exc:
                 if lines.get(conversation.url) == LINE_1 or not rejected_wait_result(
                     exc.status, exc.error_type

@@ -14,39 +14,34 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-import attrs
-
 from flue._models.conversation import (
     AgentAbortResult,
     AgentSendResult,
     ConversationSnapshot,
     Settlement,
-    snapshot_from_dict,
 )
 from flue._models.replies import Reply
-from flue._protocol.agents import build_abort_request, build_history_request, updates_url
+from flue._protocol.agents import build_abort_request
 from flue._protocol.agents_v2 import build_send_request, send_body
 from flue._protocol.conversation import attachment_url as _attachment_url
-from flue._protocol.conversation import state_from_snapshot
 from flue._protocol.follow import RESTART, Deliver, SettlementFollow
 from flue._protocol.lines import (
     LINE_1,
     LINE_2,
     line_of_admission,
-    line_of_history,
     rejected_beta9_body,
 )
 from flue._protocol.params import LiveMode, check_offset, normalize_live
 from flue._protocol.replies import select_reply
+from flue._sync._callbacks import call_user
+from flue._sync._history import call_conversation, read_history, updates_stream
 from flue._sync._host import ClientHost
 from flue._sync._observe import ConversationObserver, IfMissing
-from flue._transports._requests import call_user
 from flue.errors import (
     APIError,
     BadRequestError,
     FlueExecutionError,
     InvalidArgumentError,
-    NotFoundError,
     ProtocolError,
     ServerError,
     TransportError,
@@ -84,15 +79,6 @@ class Conversation:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} url={self.url!r}>"
-
-    def _call(self, request: Any, **kwargs: Any) -> Any:
-        try:
-            return self._client._call_json(request, **kwargs)
-        except NotFoundError as exc:
-            better = _not_found(exc)
-            if better is exc:
-                raise
-            raise better from exc
 
     def send(
         self,
@@ -132,7 +118,7 @@ class Conversation:
             ConflictError: ``agent_instance_exists`` or ``submission_conflict`` (the key was
                 used with another message); see ``meta``.
         """
-        lines = self._client._lines
+        lines = self._client.lines
         line = lines.get(self.url)
         options = {
             "initial_data": initial_data,
@@ -144,14 +130,18 @@ class Conversation:
         idempotent = idempotency_key is not None
         try:
             try:
-                doc = self._call(build_send_request(self.url, body), idempotent=idempotent)
+                doc = call_conversation(
+                    self._client, build_send_request(self.url, body), idempotent=idempotent
+                )
             except BadRequestError as exc:
                 if line is not None or not rejected_beta9_body(exc.status, exc.details):
                     raise
                 # a beta.9 server refused the 2.x form: nothing was admitted, send its own
                 lines.learn(self.url, LINE_1)
                 body = send_body(message, line=LINE_1, **options)
-                doc = self._call(build_send_request(self.url, body), idempotent=idempotent)
+                doc = call_conversation(
+                    self._client, build_send_request(self.url, body), idempotent=idempotent
+                )
         except (TransportError, ServerError) as exc:
             if not idempotent and _may_have_arrived(exc):
                 _add_hint(exc, _NOT_RESENT)
@@ -214,16 +204,10 @@ class Conversation:
         follow = SettlementFollow(submission_id, offset)
         client = self._client
         while True:
-            reader = client._reader(
-                updates_url(self.url),
-                offset=follow.offset,
-                tail=None,
-                live=mode,
-                objects_only=False,
-            )
             restart = False
             try:
-                with client._batch_stream(reader) as batches:
+                updates = updates_stream(client, self.url, offset=follow.offset, live=mode)
+                with updates as batches:
                     for batch in batches:
                         for item in batch.items:
                             step = follow.feed(item)
@@ -254,7 +238,7 @@ class Conversation:
 
     def _learn_from_follow(self, follow: SettlementFollow) -> None:
         if follow.incarnation is not None:
-            self._client._lines.learn(self.url, LINE_2)
+            self._client.lines.learn(self.url, LINE_2)
 
     def _settled(self, settlement: Settlement, submission_id: str) -> Settlement:
         if settlement.outcome == "completed":
@@ -266,7 +250,7 @@ class Conversation:
             failure=failure,
             error=settlement.error,
         )
-        raise redact(error, self._client._secrets())
+        raise redact(error, self._client.secrets())
 
     def read(
         self,
@@ -326,7 +310,7 @@ class Conversation:
         submissions then settle as aborted (`wait()` raises `FlueExecutionError` with
         ``failure="aborted"``). Not retried once the request may have reached the server.
         """
-        doc = self._call(build_abort_request(self.url), idempotent=False)
+        doc = call_conversation(self._client, build_abort_request(self.url), idempotent=False)
         if not isinstance(doc, dict):
             raise ProtocolError("the answer to an abort is not a JSON object")
         return AgentAbortResult(aborted=doc.get("aborted") is True, raw=doc)
@@ -339,18 +323,7 @@ class Conversation:
             NotFoundError: the conversation does not exist yet, or nothing is served at this
                 URL.
         """
-        return self._history(self.url)
-
-    def _history(self, url: str) -> ConversationSnapshot:
-        doc = self._call(build_history_request(url))
-        if not isinstance(doc, dict):
-            raise ProtocolError(f"the history of {url} is not a JSON object")
-        self._client._lines.learn(url, line_of_history(doc))
-        snapshot = snapshot_from_dict(doc)
-        if snapshot.offset is None:
-            raise ProtocolError(f"the history of {url} has no offset")
-        messages = state_from_snapshot(snapshot, url).messages
-        return attrs.evolve(snapshot, messages=messages)
+        return read_history(self._client, self.url)
 
     def observe(
         self,
@@ -377,7 +350,7 @@ class Conversation:
                 iteration ends) or ``"raise"`` (`NotFoundError`).
         """
         return ConversationObserver(
-            self, self.url, self.conversation_id, live=live, if_missing=if_missing
+            self._client, self.url, self.conversation_id, live=live, if_missing=if_missing
         )
 
     def attachment_url(self, attachment_id: str) -> str:
@@ -417,26 +390,4 @@ def _admission(doc: Any, url: str) -> AgentSendResult:
         deduplicated=doc.get("deduplicated") is True,
         conversation_url=url,
         raw=doc,
-    )
-
-
-_NOT_FOUND_HINTS = {
-    "agent_not_found": " The application defines no agent of that name.",
-    "stream_not_found": " This conversation does not exist yet: it starts with its first message.",
-}
-
-
-def _not_found(exc: NotFoundError) -> NotFoundError:
-    hint = _NOT_FOUND_HINTS.get(exc.error_type or "")
-    if hint is None:
-        return exc
-    return NotFoundError(
-        exc.message + hint,
-        status=exc.status,
-        error_type=exc.error_type,
-        details=exc.details,
-        body=exc.body,
-        retry_after=exc.retry_after,
-        meta=exc.meta,
-        ref=exc.ref,
     )

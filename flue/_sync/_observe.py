@@ -9,7 +9,10 @@
 # history read again (rehydrate). A conversation that does not exist yet (404
 # stream_not_found) is waited for: one empty state is handed out (``exists`` is False), then
 # the history is read again with a growing delay until the first prompt creates it
-# (``if_missing="stop"`` ends the iteration there instead, as the TypeScript SDK does).
+# (``if_missing="stop"`` ends the iteration there instead, as the TypeScript SDK does). Those
+# delays, and those after chunks that could not be applied several times in a row, come from
+# the one backoff computation of retries (`RetryState`, with the policies of
+# flue._protocol.agents).
 # ``phase`` names where the loop is with the TypeScript SDK's words. A 2.x stream that was
 # reset (a new incarnation in its ``stream-checkpoint``, or ``416 stream_offset_gone``) makes
 # the loop read the history again.
@@ -17,15 +20,18 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections import deque
-from types import TracebackType
-from typing import Literal, Protocol, TypeVar
+from typing import Literal
 
 from flue._models.chunks import chunk_from_dict
-from flue._models.conversation import ConversationSnapshot, ConversationState
-from flue._protocol.agents import absent_delay, updates_url
+from flue._models.conversation import ConversationState
+from flue._protocol.agents import ABSENT_RETRY, LAGGING_RETRY
 from flue._protocol.conversation import APPLIED, Conversation, Rehydrate, coalesce_deltas
 from flue._protocol.params import LiveMode, normalize_live
+from flue._protocol.retry import RetryState
+from flue._sync._closing import Closing
+from flue._sync._history import read_history, updates_stream
 from flue._sync._host import ClientHost
 from flue._sync._stream import BatchStream
 from flue.errors import APIError, InvalidArgumentError, NotFoundError
@@ -36,25 +42,20 @@ IfMissing = Literal["wait", "stop", "raise"]
 Phase = Literal["loading", "connecting", "live", "absent", "error", "closed"]
 
 
-class HistorySource(Protocol):
-    """Where an observer reads the history (`AsyncConversation`)."""
-
-    _client: ClientHost
-
-    def _history(self, url: str) -> ConversationSnapshot: ...
-
-
 logger = logging.getLogger("flue")
 
 # what a server answers for a conversation that does not exist (yet): beta.9 and 2.x
 _MISSING = ("stream_not_found", "agent_instance_not_found")
 
 # a chunk that cannot be applied is rare; several in a row without one applied in between
-# (a server whose history lags its updates) back off like a missing conversation does
+# (a server whose history lags its updates) back off (LAGGING_RETRY) after the first ones
 _FREE_REHYDRATES = 2
 
+# the observers' policies draw no jitter: one generator, never used, spares one per observer
+_NO_JITTER = random.Random(0)
 
-class ConversationObserver:
+
+class ConversationObserver(Closing):
     """A conversation followed live: iterate it for a `ConversationState` after each change.
 
     Returned by ``client.agents.observe()`` (not created directly). ``state`` is the latest
@@ -66,7 +67,7 @@ class ConversationObserver:
 
     def __init__(
         self,
-        agents: HistorySource,
+        client: ClientHost,
         url: str,
         conversation_id: str,
         *,
@@ -80,8 +81,7 @@ class ConversationObserver:
             raise InvalidArgumentError(
                 f"if_missing must be 'wait', 'stop' or 'raise', got {if_missing!r}"
             )
-        self._agents = agents
-        self._client = agents._client
+        self._client = client
         self.url = url
         """The conversation's URL."""
         self.conversation_id = conversation_id
@@ -91,10 +91,13 @@ class ConversationObserver:
         self._batches: BatchStream | None = None
         self._offset: str | None = None
         self._pending: deque[ConversationState] = deque()
-        self._token = self._client._transport.cancel_token()
+        self._token = client.cancel_token()
         self._rehydrate = True
-        self._failed_rehydrates = 0
-        self._absent_attempt = 0
+        self._absent_backoff = RetryState(
+            ABSENT_RETRY, rng=_NO_JITTER
+        )  # waits for the first prompt
+        self._lag_backoff = RetryState(LAGGING_RETRY, rng=_NO_JITTER)  # chunks it could not apply
+        self._lag_wait = 0.0  # before each read of the history, until a chunk applies
         self.exists: bool | None = None
         """True once the history was read, False while the conversation does not exist yet."""
         self.rehydrations = 0
@@ -140,17 +143,6 @@ class ConversationObserver:
         self.cancel()
         self._drop_stream()
 
-    def __enter__(self: _O) -> _O:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __iter__(self) -> ConversationObserver:
         return self
 
@@ -192,14 +184,12 @@ class ConversationObserver:
         self._drop_stream()
         if self.phase != "absent":
             self.phase = "loading"
-        if self._failed_rehydrates > _FREE_REHYDRATES:
-            self._client._transport.sleep(
-                absent_delay(self._failed_rehydrates - _FREE_REHYDRATES), self._token
-            )
+        if self._lag_wait:
+            self._client.sleep(self._lag_wait, self._token)
             if self._token.is_set():
                 return None
         try:
-            snapshot = self._agents._history(self.url)
+            snapshot = read_history(self._client, self.url)
         except NotFoundError as exc:
             if exc.error_type not in _MISSING or self._if_missing == "raise":
                 raise
@@ -208,23 +198,17 @@ class ConversationObserver:
             return None
         before = self.state if self.exists else None
         self.exists = True
-        self._absent_attempt = 0
+        self._absent_backoff.succeeded()
         self._rehydrate = False
         if self._conversation is None:
             self._conversation = Conversation(snapshot, conversation_url=self.url)
         else:
             self._conversation.reset(snapshot)
         self._offset = snapshot.offset
-        client = self._client
-        assert snapshot.offset is not None  # checked by _history()
-        reader = client._reader(
-            updates_url(self.url),
-            offset=snapshot.offset,
-            tail=None,
-            live=self._live,
-            objects_only=False,
+        assert snapshot.offset is not None  # checked by read_history()
+        self._batches = updates_stream(
+            self._client, self.url, offset=snapshot.offset, live=self._live
         )
-        self._batches = client._batch_stream(reader)
         self.phase = "connecting"
         state = self._conversation.state
         return None if state == before else state
@@ -242,8 +226,7 @@ class ConversationObserver:
                 self.url,
             )
             return ConversationState(conversation_id=self.conversation_id)
-        self._client._transport.sleep(absent_delay(self._absent_attempt), self._token)
-        self._absent_attempt += 1
+        self._client.sleep(_next_wait(self._absent_backoff), self._token)
         return None
 
     def _read_batch(self) -> None:
@@ -275,14 +258,20 @@ class ConversationObserver:
         for item in coalesce_deltas(batch.items, conversation.position):
             outcome = conversation.apply(chunk_from_dict(item))
             if outcome is APPLIED:
-                self._failed_rehydrates = 0
+                self._lag_backoff.succeeded()
+                self._lag_wait = 0.0
                 self._pending.append(conversation.state)
             elif isinstance(outcome, Rehydrate):
                 logger.debug("flue: re-reading the history of %s: %s", self.url, outcome.reason)
                 self.rehydrations += 1
-                self._failed_rehydrates += 1
+                free = self._lag_backoff.failures < _FREE_REHYDRATES
+                self._lag_wait = _next_wait(self._lag_backoff, immediate=free)
                 self._rehydrate = True
                 return
 
 
-_O = TypeVar("_O", bound=ConversationObserver)
+def _next_wait(state: RetryState, *, immediate: bool = False) -> float:
+    """The wait after one more failure of `state` (its policy sets no limit)."""
+    delay = state.failed(immediate=immediate)
+    assert delay is not None  # no attempt or time limit: never given up
+    return delay

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import inspect
 import os
 import ssl
 import threading
@@ -18,11 +17,11 @@ import aiohttp
 import aiohttp.http_exceptions
 
 from flue._protocol.http import HttpRequest
+from flue._settings import Timeout
 from flue._transports._aiohttp_errors import BAD_REDIRECTS, map_error
 from flue._transports._common import (
     MAX_SLEEP,
     DecodedBody,
-    Timeout,
     body_too_large,
     bundle_key,
     check_ca_bundle,
@@ -44,8 +43,6 @@ from flue.errors import (
 )
 
 __all__ = [
-    "call_user",
-    "resolve_headers",
     "AsyncCancelToken",
     "AsyncResponse",
     "AsyncTransport",
@@ -498,26 +495,3 @@ class AsyncTransport:
                 if session is not None:
                     await session.close()
             self._session = self._one_shot = None
-
-
-async def resolve_headers(factory: Any) -> dict[str, str]:
-    """Evaluate the ``headers`` option: a dict, or a callable (maybe async) returning one."""
-    if factory is None:
-        return {}
-    value = factory() if callable(factory) else factory
-    if inspect.isawaitable(value):
-        value = await value
-    if not isinstance(value, Mapping):
-        raise InvalidArgumentError(
-            f"headers must be a dict or a callable returning a dict, got {type(value).__name__}"
-        )
-    return {str(k): str(v) for k, v in value.items()}
-
-
-async def call_user(function: Any, *args: Any) -> Any:
-    """Call a caller-supplied function (``params`` factory, event hook), awaiting its result
-    when it is awaitable: the asyncio client takes plain and ``async`` functions alike."""
-    value = function(*args)
-    if inspect.isawaitable(value):
-        value = await value
-    return value

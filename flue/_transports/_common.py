@@ -28,7 +28,6 @@ from flue.errors import (
 __all__ = [
     "MAX_REDIRECTS",
     "DecodedBody",
-    "Timeout",
     "body_too_large",
     "bundle_key",
     "check_ca_bundle",

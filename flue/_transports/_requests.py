@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import socket
 import threading
@@ -18,10 +17,10 @@ import urllib3.connectionpool
 import urllib3.exceptions
 
 from flue._protocol.http import HttpRequest
+from flue._settings import Timeout
 from flue._transports._common import (
     MAX_SLEEP,
     DecodedBody,
-    Timeout,
     body_too_large,
     check_headers,
     client_network,
@@ -42,8 +41,6 @@ from flue.errors import (
 )
 
 __all__ = [
-    "call_user",
-    "resolve_headers",
     "CancelToken",
     "Response",
     "Session",
@@ -477,30 +474,3 @@ class Transport:
         """Close the session if we created it."""
         if self._owns_session:
             self._session.close()
-
-
-def resolve_headers(factory: Any) -> dict[str, str]:
-    """Evaluate the user's ``headers`` option: a dict, or a callable returning one."""
-    if factory is None:
-        return {}
-    value = factory() if callable(factory) else factory
-    if not isinstance(value, Mapping):
-        raise InvalidArgumentError(
-            f"headers must be a dict or a callable returning a dict, got {type(value).__name__}"
-        )
-    return {str(k): str(v) for k, v in value.items()}
-
-
-def call_user(function: Any, *args: Any) -> Any:
-    """Call a caller-supplied function (``params`` factory, event hook); the blocking client
-    cannot run an ``async`` one, and says so."""
-    value = function(*args)
-    if inspect.isawaitable(value):
-        close = getattr(value, "close", None)
-        if close is not None:
-            close()  # a coroutine never awaited would warn
-        raise InvalidArgumentError(
-            f"{getattr(function, '__name__', function)!r} is an async function; the blocking "
-            "FlueClient calls plain functions only (use AsyncFlueClient, or a plain function)"
-        )
-    return value

@@ -317,7 +317,7 @@ def test_observe_cancel_ends_the_iteration(server: FlueTestServer) -> None:
         for _ in closing:  # iterating a closed observer yields nothing
             seen += 1
         assert seen == 2
-        assert not [s for s in client._streams if s.state == "reading"]  # released
+        assert not [s for s in client._core.streams if s.state == "reading"]  # released
 
 
 # -- abort and attachments ----------------------------------------------------------------------

@@ -141,7 +141,7 @@ def test_a_stream_collected_before_iterating_sends_nothing(server: FlueTestServe
         stream = client.runs.stream(run_id)
         del stream
         gc.collect()
-        assert len(client._streams) == 0  # the client holds its streams weakly
+        assert len(client._core.streams) == 0  # the client holds its streams weakly
     assert server.requests == []
 
 

@@ -18,7 +18,8 @@ from flue._models.conversation import (
     snapshot_from_dict,
 )
 from flue._protocol.agents import (
-    absent_delay,
+    ABSENT_RETRY,
+    LAGGING_RETRY,
     build_abort_request,
     build_history_request,
     conversation_url,
@@ -40,6 +41,7 @@ from flue._protocol.conversation import (
     settled_submission,
     state_from_snapshot,
 )
+from flue._protocol.retry import RetryState
 from flue.errors import FlueExecutionError, InvalidArgumentError
 
 CONV = "http://h/agents/assistant/c1"
@@ -339,6 +341,9 @@ def test_urls_and_requests() -> None:
     assert abort.method == "POST" and abort.url == f"{url}/abort"
 
 
-def test_absent_delay_grows_to_a_cap() -> None:
-    delays = [absent_delay(i) for i in range(40)]
-    assert delays[0] == 0.25 and delays == sorted(delays) and max(delays) == 5.0
+def test_the_observer_waits_grow_to_a_cap() -> None:
+    # through the one backoff computation of retries: no jitter, no limit
+    absent, lagging = RetryState(ABSENT_RETRY), RetryState(LAGGING_RETRY)
+    delays = [absent.failed() for _ in range(40)]
+    assert delays[:6] == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0] and set(delays[6:]) == {5.0}
+    assert [lagging.failed() for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 5.0]
