@@ -425,7 +425,9 @@ class ReadMachine:
         ``counted``: False for a cut that brought bytes at a new place (see `_salvage`).
         """
         progress = self._progress
-        immediate, progress.worked = cut and progress.worked, False
+        # at once after a working response, or after a cut that still brought bytes (counted
+        # False): waiting would not make the next connection go further
+        immediate, progress.worked = cut and (progress.worked or not counted), False
         outcome = decide(self.retry, error, immediate=immediate, retryable=True, counted=counted)
         if isinstance(outcome, Raise):
             self._fail(outcome.error)

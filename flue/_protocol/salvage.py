@@ -10,7 +10,8 @@ exact position and checks them on the re-read.
 
 `Cuts` says what a cut means for the retry limits: one that moved the position is progress
 (the backoff and the attempt count start again); one that brought bytes but no new item, at a
-new place, backs off without being counted (the server keeps sending); one that brought
+new place, is retried at once without being counted (the server keeps sending: waiting
+would not take the next connection further); one that brought
 nothing, or the same bytes at the same place again, or that timed out, counts; and the same
 cut at the same place `SAME_CUTS` times in a row (a proxy's response size limit) ends the read
 at once.

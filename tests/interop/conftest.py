@@ -104,6 +104,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "direct: runs only in the direct topology (the test puts its own proxy in front of "
+        "the server)",
+    )
+    config.addinivalue_line(
+        "markers",
         "flue_lines(*lines): the Flue lines ('1.0', '2') an interop test applies to; the "
         "others deselect it (default: '1.0' only)",
     )
@@ -156,8 +161,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             other_line.append(item)
         else:
             needs_nginx = item.get_closest_marker("nginx") is not None
-            raw_http = _flavour(item.nodeid) == "raw-http"
-            applies = not needs_nginx if topology == "direct" else not raw_http
+            direct = _flavour(item.nodeid) == "raw-http" or item.get_closest_marker("direct")
+            applies = not needs_nginx if topology == "direct" else not direct
             (kept if applies else other_topology).append(item)
     notes: list[str] = []
     if other_line:
@@ -168,7 +173,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if other_topology:
         why = {
             "direct": "tests marked nginx need the nginx topology",
-            "nginx": "raw-HTTP tests check the Flue server's own bytes, so run only direct",
+            "nginx": "raw-HTTP tests check the Flue server's own bytes, and tests marked "
+            "direct put their own proxy in front of it, so they run only direct",
         }[topology]
         notes.append(f"{len(other_topology)} deselected in topology {topology} ({why})")
     if notes:
