@@ -14,10 +14,8 @@ incarnation (generation) of the stream the state comes from (Flue 2.x; None on b
   reason: re-read the history and call `reset()` with it.
 * `reset(snapshot)` starts again from a history snapshot (forgetting the last position: chunks
   read from the snapshot's offset all come after it), taking its incarnation.
-* `coalesce_deltas(items, after)` joins each run of consecutive deltas of one message and kind
-  in a batch into one chunk, so a follower applies (and hands out) one state per run: a reply
-  the server wrote in one durable batch (2.x groups a fast reply's deltas for up to 1 s)
-  costs one state, not one per token.
+* `flue._protocol.coalesce.coalesce_deltas` joins a batch's runs of deltas before they are
+  applied, so a follower hands out one state per run, not one per token.
 
 Every chunk but ``stream-checkpoint`` carries a ``position`` ``{batch, index}``; positions grow
 but have gaps, so they are only compared. A ``stream-checkpoint`` is never position-checked: it
@@ -111,7 +109,6 @@ __all__ = [
     "Rehydrate",
     "apply_chunk",
     "attachment_url",
-    "coalesce_deltas",
     "deep_merge",
     "settled_submission",
     "state_from_snapshot",
@@ -503,56 +500,3 @@ def settled_submission(chunk: Any, submission_id: str) -> SubmissionSettledChunk
     if isinstance(chunk, SubmissionSettledChunk) and chunk.submission_id == submission_id:
         return chunk
     return None
-
-
-def _key(position: Any) -> tuple[Any, Any] | None:
-    if not isinstance(position, dict):
-        return None
-    batch, index = position.get("batch"), position.get("index")
-    if type(batch) not in (int, float) or type(index) not in (int, float):
-        return None
-    return batch, index
-
-
-def coalesce_deltas(items: list[Any], after: ChunkPosition | None) -> list[Any]:
-    """The chunks of one batch with each run of consecutive ``message-delta`` chunks of one
-    message and kind joined into one (its text the run's texts in order, its position the
-    run's last): applying the result gives the same state as applying every chunk, with one
-    state per run instead of one per delta. Chunks at or below `after` (already applied: a
-    redelivered batch) are left out of runs, so a run never carries a delta twice; anything
-    else (another type, a bad field or position) is passed through as it is, for
-    `Conversation.apply` to judge."""
-    floor = (after.batch, after.index) if after is not None else None
-    out: list[Any] = []
-    run: list[Any] = []  # the deltas of the current run
-    for item in items:
-        if (
-            type(item) is dict
-            and item.get("type") == "message-delta"
-            and type(item.get("delta")) is str
-            and (key := _key(item.get("position"))) is not None
-            and (floor is None or key > floor)
-        ):
-            if run and (
-                run[0].get("messageId") == item.get("messageId")
-                and run[0].get("kind") == item.get("kind")
-            ):
-                run.append(item)
-                continue
-            _flush(run, out)
-            run = [item]
-            continue
-        _flush(run, out)
-        run = []
-        out.append(item)
-    _flush(run, out)
-    return out
-
-
-def _flush(run: list[Any], out: list[Any]) -> None:
-    if len(run) == 1:
-        out.append(run[0])
-    elif run:
-        joined = dict(run[-1])
-        joined["delta"] = "".join(item["delta"] for item in run)
-        out.append(joined)

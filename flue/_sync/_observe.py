@@ -27,7 +27,8 @@ from typing import Literal
 from flue._models.chunks import chunk_from_dict
 from flue._models.conversation import ConversationState
 from flue._protocol.agents import ABSENT_RETRY, LAGGING_RETRY
-from flue._protocol.conversation import APPLIED, Conversation, Rehydrate, coalesce_deltas
+from flue._protocol.coalesce import coalesce_deltas
+from flue._protocol.conversation import APPLIED, Conversation, Rehydrate
 from flue._protocol.params import LiveMode, normalize_live
 from flue._protocol.retry import RetryState
 from flue._sync._closing import Closing

@@ -10,7 +10,8 @@ import pytest
 
 from flue._models.chunks import ChunkPosition, chunk_from_dict
 from flue._models.conversation import snapshot_from_dict
-from flue._protocol.conversation import Conversation, Rehydrate, coalesce_deltas
+from flue._protocol.coalesce import coalesce_deltas
+from flue._protocol.conversation import Conversation, Rehydrate
 
 
 def _pos(batch: int, index: int) -> dict[str, int]:
