@@ -36,6 +36,7 @@ from flue._protocol.lines import (
 )
 from flue._protocol.params import LiveMode, check_offset, normalize_live
 from flue._protocol.replies import select_reply
+from flue._protocol.secrets import redact
 from flue.errors import (
     APIError,
     BadRequestError,
@@ -44,7 +45,6 @@ from flue.errors import (
     ProtocolError,
     ServerError,
     TransportError,
-    redact,
 )
 
 __all__ = ["AsyncConversation"]

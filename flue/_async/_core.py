@@ -37,15 +37,13 @@ from flue._protocol.params import (
 )
 from flue._protocol.responses import api_error, load_json, snippet
 from flue._protocol.retry import RetryState
+from flue._protocol.secrets import Secrets, credential_values, redact
 from flue._transports._aiohttp import AsyncCancelToken
 from flue._transports._reasons import unreachable
 from flue.errors import (
     FlueError,
     ProtocolError,
-    Secrets,
     TransportError,
-    credential_values,
-    redact,
 )
 
 if TYPE_CHECKING:

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from flue._protocol.http import HttpRequest
     from flue._protocol.lines import ServerLines
     from flue._protocol.params import LiveArg
+    from flue._protocol.secrets import Secrets
     from flue._settings import RetryPolicy, Timeout
     from flue._transports._aiohttp import AsyncCancelToken
-    from flue.errors import Secrets, TransportError
+    from flue.errors import TransportError
 
 __all__ = [
     "AsyncResponseProtocol",

@@ -25,7 +25,8 @@ from flue._protocol.http import (
 )
 from flue._protocol.params import OFFSET_START, LiveMode
 from flue._protocol.runref import RunRef, run_id_of
-from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError, redact
+from flue._protocol.secrets import redact
+from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError
 
 if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent or stream
     from flue._async._stream import AsyncBatchStream, AsyncRunStream

@@ -19,7 +19,8 @@ from typing import Any
 
 import attrs
 
-from flue.errors import _CREDENTIAL_WORDS, REDACTED, InvalidArgumentError, _scrub_text
+from flue._protocol.secrets import REDACTED, is_credential_name, scrub_text
+from flue.errors import InvalidArgumentError
 
 __all__ = [
     "HOOK_EVENTS",
@@ -72,10 +73,7 @@ def redact_headers(headers: Mapping[str, str], secrets: Iterable[str]) -> dict[s
     out: dict[str, str] = {}
     for name, value in headers.items():
         lowered = str(name).lower()
-        if any(word in lowered for word in _CREDENTIAL_WORDS):
-            text = REDACTED
-        else:
-            text = _scrub_text(str(value), found)
+        text = REDACTED if is_credential_name(lowered) else scrub_text(str(value), found)
         out[lowered] = f"{out[lowered]}, {text}" if lowered in out else text
     return out
 
@@ -87,7 +85,7 @@ def request_info(
     found = frozenset(secrets)
     return RequestInfo(
         method=method,
-        url=_scrub_text(url, found),
+        url=scrub_text(url, found),
         headers=redact_headers(headers, found),
         kind=kind,
     )

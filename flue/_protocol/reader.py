@@ -73,8 +73,9 @@ from flue._protocol.responses import (
 )
 from flue._protocol.retry import RetryPolicy, RetryState
 from flue._protocol.salvage import Cut, Cuts
+from flue._protocol.secrets import redact
 from flue._protocol.transitions import Input, ReaderStateError, Transitions
-from flue.errors import FlueError, ProtocolError, TransportError, redact
+from flue.errors import FlueError, ProtocolError, TransportError
 
 __all__ = [
     "NEED_DATA",

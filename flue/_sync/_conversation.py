@@ -33,6 +33,7 @@ from flue._protocol.lines import (
 )
 from flue._protocol.params import LiveMode, check_offset, normalize_live
 from flue._protocol.replies import select_reply
+from flue._protocol.secrets import redact
 from flue._sync._callbacks import call_user
 from flue._sync._history import call_conversation, read_history, updates_stream
 from flue._sync._host import ClientHost
@@ -45,7 +46,6 @@ from flue.errors import (
     ProtocolError,
     ServerError,
     TransportError,
-    redact,
 )
 
 __all__ = ["Conversation"]

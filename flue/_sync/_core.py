@@ -30,6 +30,7 @@ from flue._protocol.params import (
 )
 from flue._protocol.responses import api_error, load_json, snippet
 from flue._protocol.retry import RetryState
+from flue._protocol.secrets import Secrets, credential_values, redact
 from flue._sync._callbacks import Params, call_user, resolve_headers
 from flue._sync._host import (
     Cancellable,
@@ -43,10 +44,7 @@ from flue._transports._requests import CancelToken
 from flue.errors import (
     FlueError,
     ProtocolError,
-    Secrets,
     TransportError,
-    credential_values,
-    redact,
 )
 
 if TYPE_CHECKING:

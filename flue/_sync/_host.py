@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from flue._protocol.http import HttpRequest
     from flue._protocol.lines import ServerLines
     from flue._protocol.params import LiveArg
+    from flue._protocol.secrets import Secrets
     from flue._settings import RetryPolicy, Timeout
     from flue._sync._callbacks import Params
     from flue._transports._requests import CancelToken
-    from flue.errors import Secrets, TransportError
+    from flue.errors import TransportError
 
 __all__ = [
     "ResponseProtocol",

@@ -24,9 +24,10 @@ from flue._protocol.http import (
 )
 from flue._protocol.params import OFFSET_START, LiveMode
 from flue._protocol.runref import RunRef, run_id_of
+from flue._protocol.secrets import redact
 from flue._sync._callbacks import Params, call_user, check_params
 from flue._sync._host import ClientHost, Reader
-from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError, redact
+from flue.errors import FlueExecutionError, InvalidArgumentError, ProtocolError
 
 if TYPE_CHECKING:  # imported on first use: a run record needs no event, agent or stream
     from flue._models.conversation import WorkflowRunResult

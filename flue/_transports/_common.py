@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from flue._protocol.encoding import BodyDecoder, decoder_for
 from flue._protocol.http import RequestKind
+from flue._protocol.secrets import credential_values, redact
 from flue._settings import Timeout
 from flue._transports._proxy import Proxy, ProxySettings, proxy_settings
 from flue.errors import (
@@ -21,8 +22,6 @@ from flue.errors import (
     ProxyError,
     RedirectError,
     TransportError,
-    credential_values,
-    redact,
 )
 
 __all__ = [

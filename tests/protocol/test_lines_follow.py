@@ -20,7 +20,8 @@ from flue._protocol.lines import (
     rejected_wait_result,
 )
 from flue._protocol.responses import api_error
-from flue.errors import ConflictError, InvalidArgumentError, NotFoundError, redact
+from flue._protocol.secrets import redact
+from flue.errors import ConflictError, InvalidArgumentError, NotFoundError
 
 BASE = "http://127.0.0.1:8787"
 

@@ -12,16 +12,9 @@ from flue._protocol.batches import Batch, SSEBatcher
 from flue._protocol.delivery import Delivery
 from flue._protocol.progress import MAX_EMPTY_STEPS, Progress
 from flue._protocol.responses import MAX_RETRY_AFTER, api_error, load_json, parse_retry_after
+from flue._protocol.secrets import REDACTED, Secrets, credential_values, redact
 from flue._protocol.sse import SSEEvent
-from flue.errors import (
-    REDACTED,
-    APIError,
-    ProtocolError,
-    Secrets,
-    ServerError,
-    credential_values,
-    redact,
-)
+from flue.errors import APIError, ProtocolError, ServerError
 
 DEEP = "[" * 100_000 + "]" * 100_000
 
