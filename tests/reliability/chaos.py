@@ -7,6 +7,12 @@ a data frame and its control frame), 5xx bursts, 429 with ``Retry-After``, stall
 client's stall/read timeout, cut and truncated bodies, refused answers. This module is flavour
 neutral: the consumers that drive a client live in ``_async/harness.py`` (and its generated
 sync twin).
+
+A cut scenario (`CUT_MIN`..`CUT_MAX`): the same growing run, no server faults, read through
+``tests/reliability/cutproxy.py``'s proxy ending every connection after a seeded 1.5-40 KB,
+while the fake server pages 100 events (Flue's page and SSE batch): events padded to ~200
+bytes make a page ~20 KB, so many cuts fall inside one. Each read must get every event once
+and never give up (`Tally.give_ups`).
 """
 
 from __future__ import annotations
@@ -48,6 +54,17 @@ TIMEOUT = Timeout(connect=2.0, read=0.6, long_poll=1.2, stall=0.5)
 RETRY = RetryPolicy(initial_delay=0.005, max_delay=0.08, max_attempts=40, max_elapsed=60.0)
 RETRY_AFTER = 0.05
 
+#: the cut scenario: each proxied connection ends after a seeded CUT_MIN..CUT_MAX bytes
+CUT_MIN, CUT_MAX = 1536, 40 * 1024
+#: characters of padding per event (``attributes.data``): ~200 bytes on the wire, so a page
+#: or SSE data frame of 100 events is ~20 KB, as on a real Flue server (emit size=150)
+CUT_PADDING = 100
+#: the default limits (a cut that brings new bytes is retried at once, uncounted; the same
+#: cut 3 times ends the read), shorter delays
+CUT_RETRY = RetryPolicy(initial_delay=0.05, max_delay=0.5)
+#: a read that gives up is counted and started again from its offset, at most this often
+MAX_GIVE_UPS = 5
+
 
 @contextmanager
 def chaos_server(seed: int) -> Iterator[FlueTestServer]:
@@ -56,8 +73,11 @@ def chaos_server(seed: int) -> Iterator[FlueTestServer]:
         yield server
 
 
-def log_event(i: int) -> dict[str, Any]:
-    return {"type": "log", "level": "info", "message": "chaos", "attributes": {"i": i}}
+def log_event(i: int, padding: int = 0) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"i": i}
+    if padding:
+        attributes["data"] = "x" * padding
+    return {"type": "log", "level": "info", "message": "chaos", "attributes": attributes}
 
 
 class Writer:
@@ -76,11 +96,19 @@ class Writer:
     """
 
     def __init__(
-        self, server: FlueTestServer, run_id: str, n: int, seed: int, *, paced: bool = False
+        self,
+        server: FlueTestServer,
+        run_id: str,
+        n: int,
+        seed: int,
+        *,
+        paced: bool = False,
+        padding: int = 0,
     ) -> None:
         self.server = server
         self.run_id = run_id
         self.n = n
+        self.padding = padding
         self.rng = random.Random(seed * 7919 + 1)
         self.error: BaseException | None = None
         self.finished = threading.Event()
@@ -106,7 +134,9 @@ class Writer:
                     if self._stop.is_set():
                         break
                 size = min(self.n - i, self.rng.choice((1, 3, 20, 60, 150, 250)))
-                self.server.append(self.run_id, [log_event(j) for j in range(i, i + size)])
+                self.server.append(
+                    self.run_id, [log_event(j, self.padding) for j in range(i, i + size)]
+                )
                 i += size
                 self._stop.wait(self.rng.uniform(0.0, 0.03))
             if not self._stop.is_set():
@@ -279,6 +309,7 @@ class Tally:
     seconds: float = 0.0
     redelivered_expected: int = 0  # crash/resume: the in-flight events a resume must repeat
     resumes: int = 0
+    give_ups: int = 0  # reads that raised instead of delivering (cut scenario: started again)
     violations: list[str] = attrs.field(factory=list)
 
     @property

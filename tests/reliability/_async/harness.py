@@ -1,8 +1,9 @@
 """Chaos consumers, written once against the async client (``_sync/harness.py`` is generated).
 
 `run_chaos` streams one run through random faults with one client; `run_crash_resume` reads it
-in segments, each by a new client that is given nothing but the offset the previous one saved.
-Both return the figures (`Tally`) instead of asserting, so the report script can use them.
+in segments, each by a new client that is given nothing but the offset the previous one saved;
+`run_cuts` reads it through a proxy that cuts every connection, often inside a page.
+All three return the figures (`Tally`) instead of asserting, so the report script can use them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from flue import AsyncFlueClient, FlueError
 from tests.reliability import badinput
 from tests.reliability.badinput import Case
 from tests.reliability.chaos import (
+    CUT_MAX,
+    CUT_MIN,
+    CUT_PADDING,
+    CUT_RETRY,
     EVENTS,
+    MAX_GIVE_UPS,
     RETRY,
     TIMEOUT,
     TOKEN,
@@ -28,6 +34,7 @@ from tests.reliability.chaos import (
     now,
     tally,
 )
+from tests.reliability.cutproxy import CuttingProxy
 
 #: the fake server's page / SSE batch size: the most a resume may re-deliver
 BATCH = 100
@@ -167,6 +174,70 @@ async def run_crash_resume(
             f"{result.duplicates} duplicates, but {result.redelivered_expected} in flight"
         )
     return result
+
+
+async def _read_through_cuts(
+    client: AsyncFlueClient, run_id: str, mode: Mode, result: Tally
+) -> tuple[list[int], bool]:
+    """Every event index read in `mode`, and whether the read ended at the run's end.
+
+    A read that gives up (raises a `FlueError`) is counted in ``result.give_ups`` and started
+    again from its offset (``runs.events()``: called again), at most `MAX_GIVE_UPS` times.
+    """
+    indexes: list[int] = []
+    offset = "-1"
+    while True:
+        try:
+            if mode == "events":
+                events = await client.runs.events(run_id)
+                ended = bool(events) and events[-1].type == "run_end"
+                return [event.event_index for event in events], ended
+            async with client.runs.stream(run_id, offset=offset, live=mode) as stream:
+                try:
+                    async for event in stream:
+                        indexes.append(event.event_index)
+                finally:
+                    offset = stream.offset
+                return indexes, stream.closed
+        except FlueError as exc:
+            result.give_ups += 1
+            result.violations.append(f"gave up: {exc}"[:300])
+            if result.give_ups > MAX_GIVE_UPS:
+                return indexes, False
+
+
+async def run_cuts(mode: Mode, seed: int, *, n: int = EVENTS) -> Tally:
+    """Read a run of `n` events (growing while it is read; ``events``: once it has ended)
+    through a proxy that cuts every connection after a seeded 1.5-40 KB, the fake server
+    paging 100 events (~20 KB): no server faults, only cuts, many of them inside a page."""
+    with (
+        chaos_server(seed) as server,
+        CuttingProxy(server.url, seed=seed, min_bytes=CUT_MIN, max_bytes=CUT_MAX) as proxy,
+    ):
+        run_id = str(server.create_run(workflow="chaos"))
+        writer = Writer(server, run_id, n, seed, padding=CUT_PADDING).start()
+        result = Tally(expected=0, delivered=0, duplicates=0, lost=0, out_of_order=0)
+        started = now()
+        try:
+            if mode == "events":  # one call reads the whole run: let the run end first
+                writer.finished.wait(60)
+                started = now()
+            async with AsyncFlueClient(
+                proxy.url, token=TOKEN, timeout=TIMEOUT, retry=CUT_RETRY
+            ) as client:
+                indexes, closed = await _read_through_cuts(client, run_id, mode, result)
+        finally:
+            writer.stop()
+        seconds = now() - started
+        cuts = len(proxy.cuts)
+        requests = len(server.requests)
+    figures = tally(n + 2, indexes)
+    figures.give_ups, figures.violations = result.give_ups, result.violations
+    if not closed:
+        figures.violations.append("the read did not reach the end of the run")
+    figures.seconds, figures.requests = seconds, requests
+    figures.faults = {"connection cut at 1.5-40 KB": cuts}
+    return figures
 
 
 async def provoke(case: Case, url: str) -> tuple[FlueError, float]:
