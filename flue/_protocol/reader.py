@@ -71,10 +71,11 @@ from flue._protocol.responses import (
     lower_headers,
     read_head,
 )
-from flue._protocol.retry import RetryPolicy, RetryState
+from flue._protocol.retry import RetryState
 from flue._protocol.salvage import Cut, Cuts
 from flue._protocol.secrets import redact
 from flue._protocol.transitions import Input, ReaderStateError, Transitions
+from flue._settings import RetryPolicy
 from flue.errors import FlueError, ProtocolError, TransportError
 
 __all__ = [
