@@ -1,5 +1,9 @@
 """Griffe extensions for the docs build (`mkdocs.yml` loads them; nothing here ships).
 
+`ComputedExports`: ``flue`` and ``flue.models`` make their ``__all__`` from their table of lazily
+imported names (their one list of public names), which griffe cannot evaluate: their exports are
+taken from the imported modules, before the other extensions look at them.
+
 `SphinxRoles`: a few docstrings (flue.testing) use Sphinx roles such as :class:`FlueTestServer`
 and end a paragraph with ``::`` before an indented example; mkdocstrings reads Markdown, where
 those show as raw ``:class:FlueTestServer`` and a stray colon. The roles become inline code and
@@ -29,6 +33,22 @@ from griffe import Attribute, Class, Expr, ExprName, Extension, Function, Module
 
 _ROLE = re.compile(r":(?:py:)?(?:class|meth|func|data|mod|attr|exc|obj|const):`~?([^`]+)`")
 _LITERAL = re.compile(r"(?<=\S)::$", re.MULTILINE)
+
+
+class ComputedExports(Extension):
+    """Takes the exports of the modules with a computed ``__all__`` from the modules themselves."""
+
+    MODULES = ("flue", "flue.models")
+
+    def on_package(self, *, pkg: Module, **kwargs: Any) -> None:
+        import importlib
+
+        for path in self.MODULES:
+            module = pkg if path == pkg.path else pkg.modules_collection.get_member(path)
+            if isinstance(module, Module):
+                module.exports = list(importlib.import_module(path).__all__)
+
+    on_package_loaded = on_package  # the hook's name before griffe 2
 
 
 class SphinxRoles(Extension):

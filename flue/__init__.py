@@ -9,107 +9,40 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flue import errors as _errors
 from flue._lazy import DEPENDENCY_HINT, load
-from flue._protocol.params import OFFSET_NOW, OFFSET_START, LiveMode
-from flue.errors import (
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
-    ConnectError,
-    ConnectionLostError,
-    FlueError,
-    FlueExecutionError,
-    FlueTimeoutError,
-    InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
-    ProtocolError,
-    ProxyAuthenticationError,
-    ProxyError,
-    RateLimitError,
-    RedirectError,
-    RunNotFoundError,
-    ServerError,
-    TLSError,
-    TooManyRedirectsError,
-    TransportError,
-    WorkflowNotFoundError,
-)
+from flue._protocol.params import OFFSET_NOW as OFFSET_NOW
+from flue._protocol.params import OFFSET_START as OFFSET_START
+from flue._protocol.params import LiveMode as LiveMode
+from flue.errors import *  # noqa: F403  (the exception tree: its names are in flue.errors.__all__)
 
-if TYPE_CHECKING:
-    from flue._async._agents import AsyncAgents
-    from flue._async._client import AsyncFlueClient
-    from flue._async._conversation import AsyncConversation
-    from flue._async._observe import AsyncConversationObserver
-    from flue._async._stream import AsyncBatchStream, AsyncRunStream
-    from flue._models.conversation import Admission
-    from flue._models.messages import ImageAttachment, Signal, UserMessage
-    from flue._models.replies import Reply
-    from flue._protocol.batches import Batch
-    from flue._protocol.hooks import RequestInfo, ResponseInfo
-    from flue._protocol.runref import RunRef
-    from flue._settings import RetryPolicy, Timeout
-    from flue._sync._agents import Agents
-    from flue._sync._client import FlueClient
-    from flue._sync._conversation import Conversation
-    from flue._sync._observe import ConversationObserver
-    from flue._sync._stream import BatchStream, RunStream
+if TYPE_CHECKING:  # what type checkers see of `_LAZY` below (a test holds them equal)
+    from flue._async._agents import AsyncAgents as AsyncAgents
+    from flue._async._client import AsyncFlueClient as AsyncFlueClient
+    from flue._async._conversation import AsyncConversation as AsyncConversation
+    from flue._async._observe import AsyncConversationObserver as AsyncConversationObserver
+    from flue._async._stream import AsyncBatchStream as AsyncBatchStream
+    from flue._async._stream import AsyncRunStream as AsyncRunStream
+    from flue._models.conversation import Admission as Admission
+    from flue._models.messages import ImageAttachment as ImageAttachment
+    from flue._models.messages import Signal as Signal
+    from flue._models.messages import UserMessage as UserMessage
+    from flue._models.replies import Reply as Reply
+    from flue._protocol.batches import Batch as Batch
+    from flue._protocol.hooks import RequestInfo as RequestInfo
+    from flue._protocol.hooks import ResponseInfo as ResponseInfo
+    from flue._protocol.runref import RunRef as RunRef
+    from flue._settings import RetryPolicy as RetryPolicy
+    from flue._settings import Timeout as Timeout
+    from flue._sync._agents import Agents as Agents
+    from flue._sync._client import FlueClient as FlueClient
+    from flue._sync._conversation import Conversation as Conversation
+    from flue._sync._observe import ConversationObserver as ConversationObserver
+    from flue._sync._stream import BatchStream as BatchStream
+    from flue._sync._stream import RunStream as RunStream
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "OFFSET_NOW",
-    "OFFSET_START",
-    "APIError",
-    "Admission",
-    "Agents",
-    "AsyncAgents",
-    "AsyncBatchStream",
-    "AsyncConversation",
-    "AsyncConversationObserver",
-    "AsyncFlueClient",
-    "AsyncRunStream",
-    "AuthenticationError",
-    "BadRequestError",
-    "Batch",
-    "BatchStream",
-    "ConflictError",
-    "ConnectError",
-    "ConnectionLostError",
-    "Conversation",
-    "ConversationObserver",
-    "FlueClient",
-    "FlueError",
-    "FlueExecutionError",
-    "FlueTimeoutError",
-    "ImageAttachment",
-    "InvalidArgumentError",
-    "LiveMode",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "ProtocolError",
-    "ProxyAuthenticationError",
-    "ProxyError",
-    "RateLimitError",
-    "RedirectError",
-    "Reply",
-    "RequestInfo",
-    "ResponseInfo",
-    "RetryPolicy",
-    "RunNotFoundError",
-    "RunRef",
-    "RunStream",
-    "ServerError",
-    "Signal",
-    "TLSError",
-    "Timeout",
-    "TooManyRedirectsError",
-    "TransportError",
-    "UserMessage",
-    "WorkflowNotFoundError",
-    "__version__",
-]
 
 # Loaded on first access: ``import flue`` costs flue.errors and the parameter constants alone
 # (no attrs, no HTTP library), so ``flue --help`` and a program that needs one part stay cheap.
@@ -138,6 +71,11 @@ _LAZY = {
     "UserMessage": "flue._models.messages",
     "Reply": "flue._models.replies",
 }
+
+# the public names, made from the lists above (the errors', the constants, `_LAZY`'s)
+__all__ = sorted(
+    [*_errors.__all__, "OFFSET_NOW", "OFFSET_START", "LiveMode", "__version__", *_LAZY]
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -9,9 +9,10 @@ from in ``raw`` (excluded from ``==`` and ``repr``), so nothing the server sent 
 non-object input is an error (`flue.errors.ProtocolError`). The implementation lives in
 ``flue._models``.
 
-The names are loaded on first access, each from its own module (`_LAZY`): reading a run record
-imports neither the event classes nor cattrs. A new models module adds its names to `_LAZY` and
-to the ``TYPE_CHECKING`` imports below (a test holds the two equal).
+The names are loaded on first access, each from its own module (`_LAZY`, the one list of public
+names: ``__all__`` is made from it): reading a run record imports neither the event classes nor
+cattrs. Type checkers cannot read `_LAZY`: each name is also a ``TYPE_CHECKING`` re-export
+(``from ... import X as X``), and a test holds the two equal.
 """
 
 from __future__ import annotations
@@ -20,193 +21,95 @@ from typing import TYPE_CHECKING, Any
 
 from flue._lazy import DEPENDENCY_HINT, load
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what type checkers see: `_LAZY` below, as re-exports (a test holds them equal)
     from cattrs import Converter
 
-    from flue._models.chunks import (
-        ChunkPosition,
-        ConversationChunk,
-        ConversationResetChunk,
-        DataPartChunk,
-        MessageAppendedChunk,
-        MessageCompletedChunk,
-        MessageDeltaChunk,
-        MessageMetadataChunk,
-        MessageStartedChunk,
-        StreamCheckpointChunk,
-        SubmissionSettledChunk,
-        ToolInputChunk,
-        ToolOutputChunk,
-        ToolOutputErrorChunk,
-        UnknownChunk,
-        chunk_from_dict,
-    )
-    from flue._models.conversation import (
-        Admission,
-        AgentAbortResult,
-        AgentPromptResult,
-        AgentResult,
-        AgentSendResult,
-        ConversationSnapshot,
-        ConversationState,
-        Message,
-        MessageMetadata,
-        ModelRef,
-        Settlement,
-        SettlementMarker,
-        SignalDescriptor,
-        WorkflowRunResult,
-        message_from_dict,
-        snapshot_from_dict,
-    )
-    from flue._models.convert import event_from_dict, events_from_dicts
-    from flue._models.events import (
-        EVENT_TYPES,
-        AgentEndEvent,
-        AgentStartEvent,
-        BaseEvent,
-        CompactionEvent,
-        CompactionStartEvent,
-        Event,
-        IdleEvent,
-        LogEvent,
-        MessageEndEvent,
-        MessageStartEvent,
-        OperationEvent,
-        OperationStartEvent,
-        RunEndEvent,
-        RunResumeEvent,
-        RunStartEvent,
-        SubmissionSettledEvent,
-        TaskEvent,
-        TaskStartEvent,
-        TextDeltaEvent,
-        ThinkingDeltaEvent,
-        ThinkingEndEvent,
-        ThinkingStartEvent,
-        ToolEvent,
-        ToolStartEvent,
-        TurnEvent,
-        TurnMessagesEvent,
-        TurnStartEvent,
-        UnknownEvent,
-    )
-    from flue._models.messages import ImageAttachment, Signal, UserMessage
-    from flue._models.parts import (
-        DataPart,
-        FilePart,
-        Part,
-        ReasoningPart,
-        TextPart,
-        ToolPart,
-        UnknownPart,
-    )
-    from flue._models.records import (
-        ModelErrorInfo,
-        ModelRequestInfo,
-        ModelResponse,
-        PromptUsage,
-        SerializedError,
-        UsageCost,
-    )
-    from flue._models.replies import Reply
-    from flue._models.runs import (
-        InvokeResult,
-        RunRecord,
-        invoke_result_from_dict,
-        run_record_from_dict,
-    )
+    from flue._models.chunks import ChunkPosition as ChunkPosition
+    from flue._models.chunks import ConversationChunk as ConversationChunk
+    from flue._models.chunks import ConversationResetChunk as ConversationResetChunk
+    from flue._models.chunks import DataPartChunk as DataPartChunk
+    from flue._models.chunks import MessageAppendedChunk as MessageAppendedChunk
+    from flue._models.chunks import MessageCompletedChunk as MessageCompletedChunk
+    from flue._models.chunks import MessageDeltaChunk as MessageDeltaChunk
+    from flue._models.chunks import MessageMetadataChunk as MessageMetadataChunk
+    from flue._models.chunks import MessageStartedChunk as MessageStartedChunk
+    from flue._models.chunks import StreamCheckpointChunk as StreamCheckpointChunk
+    from flue._models.chunks import SubmissionSettledChunk as SubmissionSettledChunk
+    from flue._models.chunks import ToolInputChunk as ToolInputChunk
+    from flue._models.chunks import ToolOutputChunk as ToolOutputChunk
+    from flue._models.chunks import ToolOutputErrorChunk as ToolOutputErrorChunk
+    from flue._models.chunks import UnknownChunk as UnknownChunk
+    from flue._models.chunks import chunk_from_dict as chunk_from_dict
+    from flue._models.conversation import Admission as Admission
+    from flue._models.conversation import AgentAbortResult as AgentAbortResult
+    from flue._models.conversation import AgentPromptResult as AgentPromptResult
+    from flue._models.conversation import AgentResult as AgentResult
+    from flue._models.conversation import AgentSendResult as AgentSendResult
+    from flue._models.conversation import ConversationSnapshot as ConversationSnapshot
+    from flue._models.conversation import ConversationState as ConversationState
+    from flue._models.conversation import Message as Message
+    from flue._models.conversation import MessageMetadata as MessageMetadata
+    from flue._models.conversation import ModelRef as ModelRef
+    from flue._models.conversation import Settlement as Settlement
+    from flue._models.conversation import SettlementMarker as SettlementMarker
+    from flue._models.conversation import SignalDescriptor as SignalDescriptor
+    from flue._models.conversation import WorkflowRunResult as WorkflowRunResult
+    from flue._models.conversation import message_from_dict as message_from_dict
+    from flue._models.conversation import snapshot_from_dict as snapshot_from_dict
+    from flue._models.convert import event_from_dict as event_from_dict
+    from flue._models.convert import events_from_dicts as events_from_dicts
+    from flue._models.events import EVENT_TYPES as EVENT_TYPES
+    from flue._models.events import AgentEndEvent as AgentEndEvent
+    from flue._models.events import AgentStartEvent as AgentStartEvent
+    from flue._models.events import BaseEvent as BaseEvent
+    from flue._models.events import CompactionEvent as CompactionEvent
+    from flue._models.events import CompactionStartEvent as CompactionStartEvent
+    from flue._models.events import Event as Event
+    from flue._models.events import IdleEvent as IdleEvent
+    from flue._models.events import LogEvent as LogEvent
+    from flue._models.events import MessageEndEvent as MessageEndEvent
+    from flue._models.events import MessageStartEvent as MessageStartEvent
+    from flue._models.events import OperationEvent as OperationEvent
+    from flue._models.events import OperationStartEvent as OperationStartEvent
+    from flue._models.events import RunEndEvent as RunEndEvent
+    from flue._models.events import RunResumeEvent as RunResumeEvent
+    from flue._models.events import RunStartEvent as RunStartEvent
+    from flue._models.events import SubmissionSettledEvent as SubmissionSettledEvent
+    from flue._models.events import TaskEvent as TaskEvent
+    from flue._models.events import TaskStartEvent as TaskStartEvent
+    from flue._models.events import TextDeltaEvent as TextDeltaEvent
+    from flue._models.events import ThinkingDeltaEvent as ThinkingDeltaEvent
+    from flue._models.events import ThinkingEndEvent as ThinkingEndEvent
+    from flue._models.events import ThinkingStartEvent as ThinkingStartEvent
+    from flue._models.events import ToolEvent as ToolEvent
+    from flue._models.events import ToolStartEvent as ToolStartEvent
+    from flue._models.events import TurnEvent as TurnEvent
+    from flue._models.events import TurnMessagesEvent as TurnMessagesEvent
+    from flue._models.events import TurnStartEvent as TurnStartEvent
+    from flue._models.events import UnknownEvent as UnknownEvent
+    from flue._models.messages import ImageAttachment as ImageAttachment
+    from flue._models.messages import Signal as Signal
+    from flue._models.messages import UserMessage as UserMessage
+    from flue._models.parts import DataPart as DataPart
+    from flue._models.parts import FilePart as FilePart
+    from flue._models.parts import Part as Part
+    from flue._models.parts import ReasoningPart as ReasoningPart
+    from flue._models.parts import TextPart as TextPart
+    from flue._models.parts import ToolPart as ToolPart
+    from flue._models.parts import UnknownPart as UnknownPart
+    from flue._models.records import ModelErrorInfo as ModelErrorInfo
+    from flue._models.records import ModelRequestInfo as ModelRequestInfo
+    from flue._models.records import ModelResponse as ModelResponse
+    from flue._models.records import PromptUsage as PromptUsage
+    from flue._models.records import SerializedError as SerializedError
+    from flue._models.records import UsageCost as UsageCost
+    from flue._models.replies import Reply as Reply
+    from flue._models.runs import InvokeResult as InvokeResult
+    from flue._models.runs import RunRecord as RunRecord
+    from flue._models.runs import invoke_result_from_dict as invoke_result_from_dict
+    from flue._models.runs import run_record_from_dict as run_record_from_dict
 
     converter: Converter
-    """The cattrs converter that builds every model from decoded JSON (created on first use)."""
-
-__all__ = [
-    "EVENT_TYPES",
-    "Admission",
-    "AgentAbortResult",
-    "AgentEndEvent",
-    "AgentPromptResult",
-    "AgentResult",
-    "AgentSendResult",
-    "AgentStartEvent",
-    "BaseEvent",
-    "ChunkPosition",
-    "CompactionEvent",
-    "CompactionStartEvent",
-    "ConversationChunk",
-    "ConversationResetChunk",
-    "ConversationSnapshot",
-    "ConversationState",
-    "DataPart",
-    "DataPartChunk",
-    "Event",
-    "FilePart",
-    "IdleEvent",
-    "ImageAttachment",
-    "InvokeResult",
-    "LogEvent",
-    "Message",
-    "MessageAppendedChunk",
-    "MessageCompletedChunk",
-    "MessageDeltaChunk",
-    "MessageEndEvent",
-    "MessageMetadata",
-    "MessageMetadataChunk",
-    "MessageStartEvent",
-    "MessageStartedChunk",
-    "ModelErrorInfo",
-    "ModelRef",
-    "ModelRequestInfo",
-    "ModelResponse",
-    "OperationEvent",
-    "OperationStartEvent",
-    "Part",
-    "PromptUsage",
-    "ReasoningPart",
-    "Reply",
-    "RunEndEvent",
-    "RunRecord",
-    "RunResumeEvent",
-    "RunStartEvent",
-    "SerializedError",
-    "Settlement",
-    "SettlementMarker",
-    "Signal",
-    "SignalDescriptor",
-    "StreamCheckpointChunk",
-    "SubmissionSettledChunk",
-    "SubmissionSettledEvent",
-    "TaskEvent",
-    "TaskStartEvent",
-    "TextDeltaEvent",
-    "TextPart",
-    "ThinkingDeltaEvent",
-    "ThinkingEndEvent",
-    "ThinkingStartEvent",
-    "ToolEvent",
-    "ToolInputChunk",
-    "ToolOutputChunk",
-    "ToolOutputErrorChunk",
-    "ToolPart",
-    "ToolStartEvent",
-    "TurnEvent",
-    "TurnMessagesEvent",
-    "TurnStartEvent",
-    "UnknownChunk",
-    "UnknownEvent",
-    "UnknownPart",
-    "UsageCost",
-    "UserMessage",
-    "WorkflowRunResult",
-    "chunk_from_dict",
-    "converter",
-    "event_from_dict",
-    "events_from_dicts",
-    "invoke_result_from_dict",
-    "message_from_dict",
-    "run_record_from_dict",
-    "snapshot_from_dict",
-]
 
 
 # public name -> the module that defines it (imported on first access of the name)
@@ -319,6 +222,8 @@ _LAZY: dict[str, str] = {
         "flue._models.runs",
     ),
 }
+
+__all__ = sorted(_LAZY)  # the public names: those of `_LAZY`, each listed once
 
 
 def __getattr__(name: str) -> Any:
