@@ -7,10 +7,10 @@ The clients (and the other classes) are imported lazily, so a blocking program n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flue import errors as _errors
-from flue._lazy import DEPENDENCY_HINT, load
+from flue._lazy import DEPENDENCY_HINT, lazy_attributes
 from flue._protocol.params import OFFSET_NOW as OFFSET_NOW
 from flue._protocol.params import OFFSET_START as OFFSET_START
 from flue._protocol.params import LiveMode as LiveMode
@@ -78,15 +78,4 @@ __all__ = sorted(
 )
 
 
-def __getattr__(name: str) -> Any:
-    return load(
-        "flue",
-        _LAZY,
-        name,
-        globals(),
-        DEPENDENCY_HINT,
-    )
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes("flue", _LAZY, globals(), DEPENDENCY_HINT)

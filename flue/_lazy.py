@@ -4,10 +4,10 @@ modules out of ``import flue``, out of a run-record read and out of every pytest
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["DEPENDENCY_HINT", "load"]
+__all__ = ["DEPENDENCY_HINT", "lazy_attributes", "load"]
 
 #: what to do when a name of `flue` or `flue.models` cannot be imported
 DEPENDENCY_HINT = (
@@ -36,3 +36,18 @@ def load(
         ) from exc
     namespace[name] = value
     return value
+
+
+def lazy_attributes(
+    package: str, modules: Mapping[str, str], namespace: dict[str, Any], hint: str
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """The module ``__getattr__`` (`load` of a name of `modules`) and ``__dir__`` (the sorted
+    ``__all__``) of a package whose names are imported on first access."""
+
+    def __getattr__(name: str) -> Any:
+        return load(package, modules, name, namespace, hint)
+
+    def __dir__() -> list[str]:
+        return sorted(namespace["__all__"])
+
+    return __getattr__, __dir__

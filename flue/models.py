@@ -17,9 +17,9 @@ cattrs. Type checkers cannot read `_LAZY`: each name is also a ``TYPE_CHECKING``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from flue._lazy import DEPENDENCY_HINT, load
+from flue._lazy import DEPENDENCY_HINT, lazy_attributes
 
 if TYPE_CHECKING:  # what type checkers see: `_LAZY` below, as re-exports (a test holds them equal)
     from cattrs import Converter
@@ -226,15 +226,4 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)  # the public names: those of `_LAZY`, each listed once
 
 
-def __getattr__(name: str) -> Any:
-    return load(
-        "flue.models",
-        _LAZY,
-        name,
-        globals(),
-        DEPENDENCY_HINT,
-    )
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes("flue.models", _LAZY, globals(), DEPENDENCY_HINT)

@@ -35,9 +35,9 @@ and ``fail`` (line 1.0) and the demo agent ``assistant`` from the command line.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from flue._lazy import load
+from flue._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from ._agents import AgentFailure, AgentHandle, AgentImage, AgentPrompt, Reasoning, ToolCall
@@ -94,15 +94,9 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    return load(
-        "flue.testing",
-        _LAZY,
-        name,
-        globals(),
-        "flue.testing needs aiohttp; check that flue's dependencies are installed.",
-    )
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(
+    "flue.testing",
+    _LAZY,
+    globals(),
+    "flue.testing needs aiohttp; check that flue's dependencies are installed.",
+)
