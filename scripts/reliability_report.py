@@ -7,13 +7,16 @@
 
 For both flavours it runs the chaos scenarios of ``tests/reliability`` (a 5,000-event run
 appended while it is read through random faults: long-poll, SSE, ``runs.events()``), the
-crash-and-resume scenarios, and every bad-input case, and records faults injected, events
-expected / delivered / duplicated / lost, the peak memory traced while the scenario ran
+crash-and-resume scenarios, the cut scenarios (the same run through a proxy cutting every
+connection at 1.5-40 KB, inside Flue's 100-event pages), and every bad-input case, and records
+faults injected, events expected / delivered / duplicated / lost, reads that gave up, the peak
+memory traced while the scenario ran
 (tracemalloc: the client and the in-process fake server together) and the time each bad input
 took to end in its typed error; then every hostile-server case (``tests/reliability/hostile.py``)
 with its time, peak traced memory and requests sent against its bounds. Exits 1 if any event
 was lost, any ordering or checkpoint rule was broken, any case ended in anything but its typed
-error, or a hostile case broke one of its bounds.
+error, a cut scenario gave up or duplicated an event, or a hostile case broke one of its
+bounds.
 """
 
 from __future__ import annotations
@@ -68,6 +71,12 @@ def chaos(flavour: str, mode: Any, seed: int, crash: bool) -> Tally:
     return sync_harness.run_chaos(mode, seed)
 
 
+def cuts(flavour: str, mode: Any, seed: int) -> Tally:
+    if flavour == "async":
+        return asyncio.run(async_harness.run_cuts(mode, seed))
+    return sync_harness.run_cuts(mode, seed)
+
+
 def bad_input(flavour: str, case: Case) -> tuple[str, float, str]:
     """(error class name, seconds, message) for one case."""
     with RawServer(case.handler) as server:
@@ -114,8 +123,10 @@ class Report:
         self.rows[(scenario, flavour)].append((tally, peak))
         if tally.lost or tally.out_of_order or tally.violations:
             self.failures.append(f"{scenario} {flavour} seed {seed}: {tally}")
-        if scenario.startswith("chaos") and tally.duplicates:
+        if scenario.startswith(("chaos", "cuts")) and tally.duplicates:
             self.failures.append(f"{scenario} {flavour} seed {seed}: duplicates {tally}")
+        if tally.give_ups:
+            self.failures.append(f"{scenario} {flavour} seed {seed}: gave up {tally}")
 
     def add_bad(self, flavour: str, case: Case, result: tuple[str, float, str], peak: int) -> None:
         name, seconds, message = result
@@ -164,13 +175,13 @@ class Report:
 
     def markdown(self, seeds: list[int], seconds: float) -> str:
         out: list[str] = []
-        out.append("### Chaos and crash/resume\n")
+        out.append("### Chaos, crash/resume and cuts inside a page\n")
         out.append(
             "| scenario | flavour | runs | faults injected | events expected | delivered "
-            "| duplicated | lost | out of order | checkpoint violations | peak memory "
+            "| duplicated | lost | out of order | checkpoint violations | give-ups | peak memory "
             "| longest run |"
         )
-        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         kinds: dict[str, Counter[str]] = defaultdict(Counter)
         for (scenario, flavour), results in self.rows.items():
             faults = sum(t.faults_total for t, _ in results)
@@ -184,6 +195,7 @@ class Report:
                 f"| {sum(t.lost for t, _ in results)} "
                 f"| {sum(t.out_of_order for t, _ in results)} "
                 f"| {sum(len(t.violations) for t, _ in results)} "
+                f"| {sum(t.give_ups for t, _ in results)} "
                 f"| {mib(max(p for _, p in results))} "
                 f"| {max(t.seconds for t, _ in results):.1f} s |"
             )
@@ -235,6 +247,9 @@ def main() -> int:
             for mode in ("long-poll", "sse"):
                 tally, peak = traced(lambda: chaos(flavour, mode, seed, True))  # noqa: B023
                 report.add_chaos(flavour, f"crash/resume {mode}", seed, tally, peak)
+            for mode in MODES:
+                tally, peak = traced(lambda: cuts(flavour, mode, seed))  # noqa: B023
+                report.add_chaos(flavour, f"cuts {mode}", seed, tally, peak)
         print(f"seed {seed} done ({time.monotonic() - started:.0f} s)", file=sys.stderr)
 
     if not args.hostile_only:
