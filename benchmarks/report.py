@@ -4,7 +4,7 @@
 Sections 1-6 (catchup, live, sse, memory, fanin, imports) share one generated part of the
 report, rendered here from ``results.json`` (this run's sections and, marked with their date,
 those of earlier partial runs); the reconnect, live fan-in and observe sections render their own
-parts (their modules' ``render``) between their own markers.
+parts (their modules' ``render``) between their own markers, as does the cuts section.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from benchmarks import imports, live, livefanin, observe, reconnect
+from benchmarks import cuts, imports, live, livefanin, observe, reconnect
 from benchmarks.catchup import RAW_SSE, TARGETS, TS
 from benchmarks.common import REPO
 
@@ -216,6 +216,8 @@ def print_tables(results: dict[str, Any]) -> None:
         print(livefanin.render_section(results))
     if "observe" in results:
         print(observe.render_section(results))
+    if "cuts" in results:
+        print(cuts.render_section(results))
 
 
 def plot(c: dict[str, Any]) -> None:
@@ -274,6 +276,8 @@ def write_report(results: dict[str, Any], merged: dict[str, Any]) -> None:
         text = _replace_between(text, *livefanin.MARKERS, livefanin.render_section(results))
     if "observe" in results:
         text = _replace_between(text, *observe.MARKERS, observe.render_section(results))
+    if "cuts" in results:
+        text = _replace_between(text, *cuts.MARKERS, cuts.render_section(results))
     REPORT.write_text(text)
 
 
@@ -297,6 +301,8 @@ def write_results(results: dict[str, Any]) -> dict[str, Any]:
         kept["livefanin"] = {**results["livefanin"], "meta": results["meta"]}
     if "observe" in results:
         kept["observe"] = {**results["observe"], "meta": results["meta"]}
+    if "cuts" in results:
+        kept["cuts"] = {**results["cuts"], "meta": results["meta"]}
     for key in MAIN_SECTIONS & results.keys():
         kept[key] = results[key]
     RESULTS.write_text(json.dumps(kept, indent=1, default=str) + "\n")

@@ -9,9 +9,9 @@ rewrites only its own parts: the reconnect and live fan-in sections have their o
 results.json keeps the sections that did not run.
 
 Each section is a module with ``bench(quick, log)`` (the real-server sections also take the
-server they share, started once): ``imports``, then ``catchup``, ``live`` and ``fanin`` on the
-real server, then ``sse_decoder``, ``memory``, ``reconnect``, ``livefanin`` and ``observe``.
-``benchmarks/report.py`` renders what they return.
+server they share, started once): ``imports``, then ``catchup``, ``live``, ``fanin`` and
+``cuts`` on the real server, then ``sse_decoder``, ``memory``, ``reconnect``, ``livefanin``
+and ``observe``. ``benchmarks/report.py`` renders what they return.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 from benchmarks import (
     catchup,
+    cuts,
     fanin,
     imports,
     live,
@@ -62,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and events (~2 min)")
     parser.add_argument(
         "--only",
-        default="catchup,live,sse,memory,fanin,imports,reconnect,livefanin,observe",
-        help="comma-separated subset of catchup,live,sse,memory,fanin,imports,reconnect,"
+        default="catchup,live,sse,memory,fanin,cuts,imports,reconnect,livefanin,observe",
+        help="comma-separated subset of catchup,live,sse,memory,fanin,cuts,imports,reconnect,"
         "livefanin,observe",
     )
     parser.add_argument("--no-write", action="store_true", help="print only; keep the files")
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         # first: fresh interpreters are the figure most sensitive to load left behind by the
         # other sections (the real server, 1,000 streams)
         results["imports"] = imports.bench(quick, log)
-    if only & {"catchup", "live", "fanin"}:
+    if only & {"catchup", "live", "fanin", "cuts"}:
         from tools.flue_servers.server import RealFlueServer
 
         with RealFlueServer() as server:
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["live"] = live.bench(quick, log, server=server)
             if "fanin" in only:
                 results["fanin"] = fanin.bench(quick, log, server=server)
+            if "cuts" in only:
+                results["cuts"] = cuts.bench(quick, log, server=server)
     for name, section in SECTIONS.items():
         if name in only:
             results[name] = section.bench(quick, log)
