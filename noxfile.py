@@ -173,8 +173,9 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def soak(session: nox.Session) -> None:
-    """Reliability soak: the chaos, crash/resume and bad-input scenarios over random seeds for a
-    bounded time (default 600 s; ``nox -s soak -- --soak 3600``), failing on any lost event."""
+    """Reliability soak: the chaos, crash/resume, cut and bad-input scenarios over random seeds
+    for a bounded time (default 600 s; ``nox -s soak -- --soak 3600``), failing on any lost
+    event (or, in the cut scenarios, any duplicate or give-up)."""
     session.install("-e", ".[test]")
     args = session.posargs or ["--soak", "600"]
     session.run("python", "scripts/reliability_report.py", *args)

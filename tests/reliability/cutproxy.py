@@ -148,6 +148,10 @@ class CuttingProxy(LocalServer):
             await self._answers(up_reader, writer, up_writer, budget)
         except (OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # stop() cancels the connections still open (a waiting long-poll); ending normally
+            # keeps asyncio's start_server callback (3.11) from logging the cancelled task
+            pass
         finally:
             requests.cancel()
             with contextlib.suppress(BaseException):
