@@ -38,7 +38,7 @@ _LITERAL = re.compile(r"(?<=\S)::$", re.MULTILINE)
 class ComputedExports(Extension):
     """Takes the exports of the modules with a computed ``__all__`` from the modules themselves."""
 
-    MODULES = ("flue", "flue.models")
+    MODULES = ("flue", "flue.models", "flue.testing")
 
     def on_package(self, *, pkg: Module, **kwargs: Any) -> None:
         import importlib

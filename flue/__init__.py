@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flue import errors as _errors
-from flue._lazy import DEPENDENCY_HINT, lazy_attributes
+from flue._lazy import DEPENDENCY_HINT, lazy_attributes, reexports
 from flue._protocol.params import OFFSET_NOW as OFFSET_NOW
 from flue._protocol.params import OFFSET_START as OFFSET_START
 from flue._protocol.params import LiveMode as LiveMode
 from flue.errors import *  # noqa: F403  (the exception tree: its names are in flue.errors.__all__)
 
-if TYPE_CHECKING:  # what type checkers see of `_LAZY` below (a test holds them equal)
+if TYPE_CHECKING:  # the lazy names, one per line: type checkers and `_LAZY` below read them
     from flue._async._agents import AsyncAgents as AsyncAgents
     from flue._async._client import AsyncFlueClient as AsyncFlueClient
     from flue._async._conversation import AsyncConversation as AsyncConversation
@@ -46,31 +46,8 @@ __version__ = "0.1.0"
 
 # Loaded on first access: ``import flue`` costs flue.errors and the parameter constants alone
 # (no attrs, no HTTP library), so ``flue --help`` and a program that needs one part stay cheap.
-_LAZY = {
-    "Batch": "flue._protocol.batches",
-    "RequestInfo": "flue._protocol.hooks",
-    "ResponseInfo": "flue._protocol.hooks",
-    "RunRef": "flue._protocol.runref",
-    "RetryPolicy": "flue._settings",
-    "Timeout": "flue._settings",
-    "FlueClient": "flue._sync._client",
-    "BatchStream": "flue._sync._stream",
-    "RunStream": "flue._sync._stream",
-    "AsyncFlueClient": "flue._async._client",
-    "AsyncBatchStream": "flue._async._stream",
-    "AsyncRunStream": "flue._async._stream",
-    "Agents": "flue._sync._agents",
-    "ConversationObserver": "flue._sync._observe",
-    "AsyncAgents": "flue._async._agents",
-    "AsyncConversationObserver": "flue._async._observe",
-    "Conversation": "flue._sync._conversation",
-    "AsyncConversation": "flue._async._conversation",
-    "Admission": "flue._models.conversation",
-    "ImageAttachment": "flue._models.messages",
-    "Signal": "flue._models.messages",
-    "UserMessage": "flue._models.messages",
-    "Reply": "flue._models.replies",
-}
+# name -> module: the re-exports above, read from this file's source (the one list)
+_LAZY = reexports(globals())
 
 # the public names, made from the lists above (the errors', the constants, `_LAZY`'s)
 __all__ = sorted(

@@ -9,21 +9,20 @@ from in ``raw`` (excluded from ``==`` and ``repr``), so nothing the server sent 
 non-object input is an error (`flue.errors.ProtocolError`). The implementation lives in
 ``flue._models``.
 
-The names are loaded on first access, each from its own module (`_LAZY`, the one list of public
-names: ``__all__`` is made from it): reading a run record imports neither the event classes nor
-cattrs. Type checkers cannot read `_LAZY`: each name is also a ``TYPE_CHECKING`` re-export
-(``from ... import X as X``), and a test holds the two equal.
+The names are loaded on first access, each from its own module: reading a run record imports
+neither the event classes nor cattrs. The one list of public names is the ``TYPE_CHECKING``
+block of re-exports (``from ... import X as X``, one per line): type checkers read it, and
+`_LAZY` (name -> module) and ``__all__`` are made from it at import.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flue._lazy import DEPENDENCY_HINT, lazy_attributes
+from flue._lazy import DEPENDENCY_HINT, lazy_attributes, reexports
 
-if TYPE_CHECKING:  # what type checkers see: `_LAZY` below, as re-exports (a test holds them equal)
-    from cattrs import Converter
-
+if TYPE_CHECKING:  # the one list of public names (module comment); add a model here
+    from flue._models.base import converter as converter
     from flue._models.chunks import ChunkPosition as ChunkPosition
     from flue._models.chunks import ConversationChunk as ConversationChunk
     from flue._models.chunks import ConversationResetChunk as ConversationResetChunk
@@ -109,119 +108,10 @@ if TYPE_CHECKING:  # what type checkers see: `_LAZY` below, as re-exports (a tes
     from flue._models.runs import invoke_result_from_dict as invoke_result_from_dict
     from flue._models.runs import run_record_from_dict as run_record_from_dict
 
-    converter: Converter
 
-
-# public name -> the module that defines it (imported on first access of the name)
-_LAZY: dict[str, str] = {
-    "converter": "flue._models.base",
-    **dict.fromkeys(
-        (
-            "Admission",
-            "AgentAbortResult",
-            "AgentPromptResult",
-            "AgentResult",
-            "AgentSendResult",
-            "ConversationSnapshot",
-            "ConversationState",
-            "Message",
-            "MessageMetadata",
-            "ModelRef",
-            "Settlement",
-            "SettlementMarker",
-            "SignalDescriptor",
-            "WorkflowRunResult",
-            "message_from_dict",
-            "snapshot_from_dict",
-        ),
-        "flue._models.conversation",
-    ),
-    **dict.fromkeys(
-        (
-            "DataPart",
-            "FilePart",
-            "Part",
-            "ReasoningPart",
-            "TextPart",
-            "ToolPart",
-            "UnknownPart",
-        ),
-        "flue._models.parts",
-    ),
-    **dict.fromkeys(("ImageAttachment", "Signal", "UserMessage"), "flue._models.messages"),
-    "Reply": "flue._models.replies",
-    **dict.fromkeys(
-        (
-            "ChunkPosition",
-            "ConversationChunk",
-            "ConversationResetChunk",
-            "DataPartChunk",
-            "MessageAppendedChunk",
-            "MessageCompletedChunk",
-            "MessageDeltaChunk",
-            "MessageMetadataChunk",
-            "MessageStartedChunk",
-            "StreamCheckpointChunk",
-            "SubmissionSettledChunk",
-            "ToolInputChunk",
-            "ToolOutputChunk",
-            "ToolOutputErrorChunk",
-            "UnknownChunk",
-            "chunk_from_dict",
-        ),
-        "flue._models.chunks",
-    ),
-    **dict.fromkeys(("event_from_dict", "events_from_dicts"), "flue._models.convert"),
-    **dict.fromkeys(
-        (
-            "EVENT_TYPES",
-            "AgentEndEvent",
-            "AgentStartEvent",
-            "BaseEvent",
-            "CompactionEvent",
-            "CompactionStartEvent",
-            "Event",
-            "IdleEvent",
-            "LogEvent",
-            "MessageEndEvent",
-            "MessageStartEvent",
-            "OperationEvent",
-            "OperationStartEvent",
-            "RunEndEvent",
-            "RunResumeEvent",
-            "RunStartEvent",
-            "SubmissionSettledEvent",
-            "TaskEvent",
-            "TaskStartEvent",
-            "TextDeltaEvent",
-            "ThinkingDeltaEvent",
-            "ThinkingEndEvent",
-            "ThinkingStartEvent",
-            "ToolEvent",
-            "ToolStartEvent",
-            "TurnEvent",
-            "TurnMessagesEvent",
-            "TurnStartEvent",
-            "UnknownEvent",
-        ),
-        "flue._models.events",
-    ),
-    **dict.fromkeys(
-        (
-            "ModelErrorInfo",
-            "ModelRequestInfo",
-            "ModelResponse",
-            "PromptUsage",
-            "SerializedError",
-            "UsageCost",
-        ),
-        "flue._models.records",
-    ),
-    **dict.fromkeys(
-        ("InvokeResult", "RunRecord", "invoke_result_from_dict", "run_record_from_dict"),
-        "flue._models.runs",
-    ),
-}
+# public name -> the module that defines it (imported on first access of the name): the
+# re-exports above, read from this file's source
+_LAZY = reexports(globals())
 
 __all__ = sorted(_LAZY)  # the public names: those of `_LAZY`, each listed once
 

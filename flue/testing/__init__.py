@@ -37,62 +37,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flue._lazy import lazy_attributes
-
-if TYPE_CHECKING:
-    from ._agents import AgentFailure, AgentHandle, AgentImage, AgentPrompt, Reasoning, ToolCall
-    from ._app import AuthHook, bearer_auth
-    from ._faults import Fault, FaultRule, FaultSet, RecordedRequest
-    from ._server import FlueTestServer, RunHandle
-    from ._store import MISSING, format_offset
-    from ._workflows import InputValidationError, RunContext, WorkflowError
-
-__all__ = [
-    "MISSING",
-    "AgentFailure",
-    "AgentHandle",
-    "AgentImage",
-    "AgentPrompt",
-    "AuthHook",
-    "Fault",
-    "FaultRule",
-    "FaultSet",
-    "FlueTestServer",
-    "InputValidationError",
-    "Reasoning",
-    "RecordedRequest",
-    "RunContext",
-    "RunHandle",
-    "ToolCall",
-    "WorkflowError",
-    "bearer_auth",
-    "format_offset",
-]
+from flue._lazy import lazy_attributes, reexports
 
 # Imported on first use: the pytest plugin lives in this package and is loaded by every pytest
 # run of a project that installs flue, which should not pay for aiohttp until a fixture runs.
-_LAZY = {
-    "AgentFailure": "flue.testing._agents",
-    "AgentHandle": "flue.testing._agents",
-    "AgentImage": "flue.testing._agents",
-    "AgentPrompt": "flue.testing._agents",
-    "Reasoning": "flue.testing._agents",
-    "ToolCall": "flue.testing._agents",
-    "AuthHook": "flue.testing._app",
-    "bearer_auth": "flue.testing._app",
-    "Fault": "flue.testing._faults",
-    "FaultRule": "flue.testing._faults",
-    "FaultSet": "flue.testing._faults",
-    "RecordedRequest": "flue.testing._faults",
-    "FlueTestServer": "flue.testing._server",
-    "RunHandle": "flue.testing._server",
-    "MISSING": "flue.testing._store",
-    "format_offset": "flue.testing._store",
-    "InputValidationError": "flue.testing._workflows",
-    "RunContext": "flue.testing._workflows",
-    "WorkflowError": "flue.testing._workflows",
-}
+if TYPE_CHECKING:  # the public names, one per line: type checkers and `_LAZY` below read them
+    from flue.testing._agents import AgentFailure as AgentFailure
+    from flue.testing._agents import AgentHandle as AgentHandle
+    from flue.testing._agents import AgentImage as AgentImage
+    from flue.testing._agents import AgentPrompt as AgentPrompt
+    from flue.testing._agents import Reasoning as Reasoning
+    from flue.testing._agents import ToolCall as ToolCall
+    from flue.testing._app import AuthHook as AuthHook
+    from flue.testing._app import bearer_auth as bearer_auth
+    from flue.testing._faults import Fault as Fault
+    from flue.testing._faults import FaultRule as FaultRule
+    from flue.testing._faults import FaultSet as FaultSet
+    from flue.testing._faults import RecordedRequest as RecordedRequest
+    from flue.testing._server import FlueTestServer as FlueTestServer
+    from flue.testing._server import RunHandle as RunHandle
+    from flue.testing._store import MISSING as MISSING
+    from flue.testing._store import format_offset as format_offset
+    from flue.testing._workflows import InputValidationError as InputValidationError
+    from flue.testing._workflows import RunContext as RunContext
+    from flue.testing._workflows import WorkflowError as WorkflowError
 
+_LAZY = reexports(globals())  # name -> module, read from the lines above
+__all__ = sorted(_LAZY)
 
 __getattr__, __dir__ = lazy_attributes(
     "flue.testing",
