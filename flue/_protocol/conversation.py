@@ -188,6 +188,18 @@ def _missing(chunk: ConversationChunk, what: str) -> CannotApply:
     return CannotApply(reason=f"{chunk.type} chunk without a valid {what}")
 
 
+class _UnknownMessage(Exception):
+    """A chunk names a message the state does not hold (`apply_chunk` returns `CannotApply`)."""
+
+
+def _message_of(state: ConversationState, chunk: Any) -> tuple[int, Message]:
+    """The index and the message `chunk` is about; `_UnknownMessage` if there is none."""
+    index = find_message(state, chunk.message_id)
+    if index < 0:
+        raise _UnknownMessage(f"{chunk.type} for unknown message {chunk.message_id!r}")
+    return index, message_at(state, index)
+
+
 def apply_chunk(
     state: ConversationState,
     chunk: ConversationChunk,
@@ -197,64 +209,64 @@ def apply_chunk(
 ) -> ConversationState | CannotApply:
     """`state` with `chunk` applied (the same object when nothing changes), or `CannotApply`.
     `v2`: the stream is known to be Flue 2.x (module comment, on ``message-started``)."""
-    if isinstance(chunk, MessageDeltaChunk):
-        return _delta(state, chunk)
-    if isinstance(chunk, MessageStartedChunk):
-        return _started(state, chunk, v2)
-    if isinstance(chunk, MessageMetadataChunk):
-        return _metadata(state, chunk)
-    if isinstance(chunk, DataPartChunk):
-        return _data_part(state, chunk)
-    if isinstance(chunk, StreamCheckpointChunk):
-        return state  # a marker, not content (`Conversation.apply` acts on it)
-    if isinstance(chunk, MessageAppendedChunk):
-        if chunk.message is None or chunk.message.id is None:
-            return _missing(chunk, "message")
-        message = _with_urls(chunk.message, conversation_url)
-        index = find_message(state, message.id)
-        if index < 0:
-            return with_appended(state, message)
-        return with_message(state, index, message)
-    if isinstance(chunk, ToolInputChunk):
-        return _tool_input(state, chunk)
-    if isinstance(chunk, ToolOutputChunk | ToolOutputErrorChunk):
-        return _tool_result(state, chunk)
-    if isinstance(chunk, MessageCompletedChunk):
-        index = find_message(state, chunk.message_id)
-        if index < 0:
-            return CannotApply(reason=f"message-completed for unknown message {chunk.message_id!r}")
-        message = message_at(state, index)
-        parts = tuple(_done(p) for p in message.parts)
-        metadata = message.metadata
-        if chunk.usage is not None:  # beta.9: the reply's usage goes into its metadata
-            base = metadata.raw if metadata is not None else {}
-            metadata = metadata_from_dict({**base, "usage": chunk.usage.raw})
-        return with_message(state, index, attrs.evolve(message, parts=parts, metadata=metadata))
-    if isinstance(chunk, SubmissionSettledChunk):
-        if chunk.submission_id is None or chunk.outcome is None:
-            return _missing(chunk, "submissionId and outcome")
-        settlement = Settlement(
-            submission_id=chunk.submission_id,
-            outcome=chunk.outcome,
-            result=chunk.result,
-            error=chunk.error,
-            answered_by_submission_id=chunk.answered_by_submission_id,
-            timestamp=chunk.timestamp,
-            raw={k: v for k, v in chunk.raw.items() if k not in ("type", "position")},
-        )
-        settlements = state.settlements
-        for i, s in enumerate(settlements):
-            if s.submission_id == chunk.submission_id:
-                settlements = (*settlements[:i], settlement, *settlements[i + 1 :])
-                break
-        else:
-            settlements = (*settlements, settlement)
-        return with_settlements(state, settlements)
-    if isinstance(chunk, ConversationResetChunk):
-        if chunk.snapshot is None:
-            return _missing(chunk, "snapshot")
-        return state_from_snapshot(chunk.snapshot, conversation_url)
-    return CannotApply(reason=f"unknown chunk type {chunk.type!r}")
+    try:
+        if isinstance(chunk, MessageDeltaChunk):
+            return _delta(state, chunk)
+        if isinstance(chunk, MessageStartedChunk):
+            return _started(state, chunk, v2)
+        if isinstance(chunk, MessageMetadataChunk):
+            return _metadata(state, chunk)
+        if isinstance(chunk, DataPartChunk):
+            return _data_part(state, chunk)
+        if isinstance(chunk, StreamCheckpointChunk):
+            return state  # a marker, not content (`Conversation.apply` acts on it)
+        if isinstance(chunk, MessageAppendedChunk):
+            if chunk.message is None or chunk.message.id is None:
+                return _missing(chunk, "message")
+            message = _with_urls(chunk.message, conversation_url)
+            index = find_message(state, message.id)
+            if index < 0:
+                return with_appended(state, message)
+            return with_message(state, index, message)
+        if isinstance(chunk, ToolInputChunk):
+            return _tool_input(state, chunk)
+        if isinstance(chunk, ToolOutputChunk | ToolOutputErrorChunk):
+            return _tool_result(state, chunk)
+        if isinstance(chunk, MessageCompletedChunk):
+            index, message = _message_of(state, chunk)
+            parts = tuple(_done(p) for p in message.parts)
+            metadata = message.metadata
+            if chunk.usage is not None:  # beta.9: the reply's usage goes into its metadata
+                base = metadata.raw if metadata is not None else {}
+                metadata = metadata_from_dict({**base, "usage": chunk.usage.raw})
+            return with_message(state, index, attrs.evolve(message, parts=parts, metadata=metadata))
+        if isinstance(chunk, SubmissionSettledChunk):
+            if chunk.submission_id is None or chunk.outcome is None:
+                return _missing(chunk, "submissionId and outcome")
+            settlement = Settlement(
+                submission_id=chunk.submission_id,
+                outcome=chunk.outcome,
+                result=chunk.result,
+                error=chunk.error,
+                answered_by_submission_id=chunk.answered_by_submission_id,
+                timestamp=chunk.timestamp,
+                raw={k: v for k, v in chunk.raw.items() if k not in ("type", "position")},
+            )
+            settlements = state.settlements
+            for i, s in enumerate(settlements):
+                if s.submission_id == chunk.submission_id:
+                    settlements = (*settlements[:i], settlement, *settlements[i + 1 :])
+                    break
+            else:
+                settlements = (*settlements, settlement)
+            return with_settlements(state, settlements)
+        if isinstance(chunk, ConversationResetChunk):
+            if chunk.snapshot is None:
+                return _missing(chunk, "snapshot")
+            return state_from_snapshot(chunk.snapshot, conversation_url)
+        return CannotApply(reason=f"unknown chunk type {chunk.type!r}")
+    except _UnknownMessage as exc:
+        return CannotApply(reason=str(exc))
 
 
 def _started(
@@ -311,10 +323,7 @@ def _metadata(
 ) -> ConversationState | CannotApply:
     if chunk.metadata is None:
         return _missing(chunk, "metadata")
-    index = find_message(state, chunk.message_id)
-    if index < 0:
-        return CannotApply(reason=f"message-metadata for unknown message {chunk.message_id!r}")
-    message = message_at(state, index)
+    index, message = _message_of(state, chunk)
     base = message.metadata.raw if message.metadata is not None else {}
     metadata = metadata_from_dict(deep_merge(base, chunk.metadata))
     return with_message(state, index, attrs.evolve(message, metadata=metadata))
@@ -323,10 +332,7 @@ def _metadata(
 def _data_part(state: ConversationState, chunk: DataPartChunk) -> ConversationState | CannotApply:
     if chunk.name is None:
         return _missing(chunk, "name")
-    index = find_message(state, chunk.message_id)
-    if index < 0:
-        return CannotApply(reason=f"data-part for unknown message {chunk.message_id!r}")
-    message = message_at(state, index)
+    index, message = _message_of(state, chunk)
     part = DataPart(name=chunk.name, data=chunk.data)
     parts = message.parts
     for j, old in enumerate(parts):
@@ -341,10 +347,7 @@ def _data_part(state: ConversationState, chunk: DataPartChunk) -> ConversationSt
 def _delta(state: ConversationState, chunk: MessageDeltaChunk) -> ConversationState | CannotApply:
     if chunk.kind not in ("text", "reasoning") or chunk.delta is None:
         return _missing(chunk, "kind and delta")
-    index = find_message(state, chunk.message_id)
-    if index < 0:
-        return CannotApply(reason=f"message-delta for unknown message {chunk.message_id!r}")
-    message = message_at(state, index)
+    index, message = _message_of(state, chunk)
     parts = message.parts
     last = parts[-1] if parts else None
     cls = TextPart if chunk.kind == "text" else ReasoningPart
@@ -373,10 +376,7 @@ def _evolved(model: _M, **changes: Any) -> _M:
 def _tool_input(state: ConversationState, chunk: ToolInputChunk) -> ConversationState | CannotApply:
     if chunk.tool_call_id is None:
         return _missing(chunk, "toolCallId")
-    index = find_message(state, chunk.message_id)
-    if index < 0:
-        return CannotApply(reason=f"tool-input for unknown message {chunk.message_id!r}")
-    message = message_at(state, index)
+    index, message = _message_of(state, chunk)
     if any(isinstance(p, ToolPart) and p.tool_call_id == chunk.tool_call_id for p in message.parts):
         return state
     parts = message.parts

@@ -10,23 +10,19 @@ import aiohttp
 import aiohttp.http_exceptions
 
 from flue._transports._common import (
-    MAX_REDIRECTS,
+    connect_error,
+    cut_short,
     malformed_head,
     proxy_connect_error,
     redirect_error,
+    timed_out,
+    tls_error,
+    too_many_redirects,
     tunnel_error,
 )
 from flue._transports._proxy import Proxy
 from flue._transports._reasons import causes, clean, os_reason, tls_reason
-from flue.errors import (
-    ConnectError,
-    ConnectionLostError,
-    FlueTimeoutError,
-    ProtocolError,
-    TLSError,
-    TooManyRedirectsError,
-    TransportError,
-)
+from flue.errors import ConnectError, ConnectionLostError, ProtocolError, TransportError
 
 __all__ = ["BAD_REDIRECTS", "map_error"]
 
@@ -48,9 +44,7 @@ def map_error(
     # connection keys with object reprs
     where = url.split("?", 1)[0]
     if isinstance(exc, aiohttp.TooManyRedirects):
-        return TooManyRedirectsError(
-            f"too many redirects following {where} (more than {MAX_REDIRECTS} in a row)"
-        )
+        return too_many_redirects(url)
     if isinstance(exc, BAD_REDIRECTS):
         location = str(getattr(exc, "url", "") or (exc.args[0] if exc.args else ""))
         return redirect_error(url, urlsplit(location).scheme)
@@ -70,16 +64,7 @@ def map_error(
             isinstance(exc, aiohttp.ClientConnectorCertificateError),
             "TLS error",
         )
-        if verification:
-            return TLSError(
-                f"TLS certificate verification failed for {where} ({detail}). Pass "
-                "verify=<path to your CA bundle> (or an ssl.SSLContext) if the server uses a "
-                "private CA."
-            )
-        return TLSError(
-            f"TLS handshake with {where} failed ({detail}): the server may not speak TLS on "
-            "that port; if it serves plain HTTP, use an http:// URL."
-        )
+        return tls_error(url, verification, detail, context=True)
     if isinstance(exc, aiohttp.ClientHttpProxyError):  # CONNECT answered with an error
         return tunnel_error(proxy, exc.status, exc.message or "", urlsplit(url).netloc)
     if not reading and proxy is not None:
@@ -100,14 +85,12 @@ def map_error(
             phase = "waiting for the response from"  # connected, but no answer came
         else:
             phase = "connecting to or waiting for the response from"
-        return FlueTimeoutError(f"timed out {phase} {where}")
+        return timed_out(url, phase)
     reason = os_reason(exc, urlsplit(url).hostname)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(f"could not connect to {where}: {reason or 'connection failed'}")
+        return connect_error(url, reason)
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return ConnectionLostError(
-            f"the connection to {where} broke mid-response (the body was cut short)"
-        )
+        return cut_short(url)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         if reading:
             return ConnectionLostError(f"the server at {where} closed the connection mid-response")
@@ -115,5 +98,5 @@ def map_error(
     *_, innermost = causes(exc)
     reason = reason or clean(str(innermost) or "connection failed")
     if reading:
-        return ConnectionLostError(f"the connection to {where} broke mid-response: {reason}")
+        return cut_short(url, reason)
     return ConnectionLostError(f"the HTTP exchange with {where} failed: {reason}")

@@ -14,6 +14,7 @@ from flue._protocol.secrets import credential_values, redact
 from flue._settings import Timeout
 from flue._transports._proxy import Proxy, ProxySettings, proxy_settings
 from flue.errors import (
+    ConnectError,
     ConnectionLostError,
     FlueTimeoutError,
     InvalidArgumentError,
@@ -21,6 +22,8 @@ from flue.errors import (
     ProxyAuthenticationError,
     ProxyError,
     RedirectError,
+    TLSError,
+    TooManyRedirectsError,
     TransportError,
 )
 
@@ -31,10 +34,15 @@ __all__ = [
     "bundle_key",
     "check_ca_bundle",
     "check_headers",
+    "connect_error",
+    "cut_short",
     "deadline_error",
     "deadline_for",
     "malformed_head",
     "redirect_error",
+    "timed_out",
+    "tls_error",
+    "too_many_redirects",
     "scrub",
     "client_network",
     "proxy_auth_error",
@@ -106,6 +114,44 @@ def redirect_error(url: str, scheme: str) -> RedirectError:
         f"{url.split('?', 1)[0]} redirected to {what}; only http:// and https:// redirects are "
         "followed (check the base URL, or what answers at it)"
     )
+
+
+def too_many_redirects(url: str) -> TooManyRedirectsError:
+    return TooManyRedirectsError(
+        f"too many redirects following {url.split('?', 1)[0]} (more than {MAX_REDIRECTS} in a row)"
+    )
+
+
+def tls_error(url: str, verification: bool, detail: str, *, context: bool) -> TLSError:
+    """A failed TLS verification or handshake; `context`: ``verify=`` takes an SSLContext."""
+    where = url.split("?", 1)[0]
+    if verification:
+        ca = "verify=<path to your CA bundle>" + (" (or an ssl.SSLContext)" if context else "")
+        return TLSError(
+            f"TLS certificate verification failed for {where} ({detail}). Pass {ca} if the "
+            "server uses a private CA."
+        )
+    return TLSError(
+        f"TLS handshake with {where} failed ({detail}): the server may not speak TLS on "
+        "that port; if it serves plain HTTP, use an http:// URL."
+    )
+
+
+def timed_out(url: str, phase: str) -> FlueTimeoutError:
+    """Timed out `phase` ("connecting to", "reading the response from"...) the server."""
+    return FlueTimeoutError(f"timed out {phase} {url.split('?', 1)[0]}")
+
+
+def connect_error(url: str, reason: str | None) -> ConnectError:
+    return ConnectError(
+        f"could not connect to {url.split('?', 1)[0]}: {reason or 'connection failed'}"
+    )
+
+
+def cut_short(url: str, reason: str | None = None) -> ConnectionLostError:
+    """The connection broke mid-response: the body was cut short, or `reason`."""
+    how = f": {reason}" if reason is not None else " (the body was cut short)"
+    return ConnectionLostError(f"the connection to {url.split('?', 1)[0]} broke mid-response{how}")
 
 
 def malformed_head(url: str, detail: str) -> ProtocolError:

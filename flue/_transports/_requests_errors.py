@@ -15,23 +15,19 @@ import urllib3.exceptions
 import urllib3.util.response
 
 from flue._transports._common import (
-    MAX_REDIRECTS,
+    connect_error,
+    cut_short,
     malformed_head,
     proxy_connect_error,
     redirect_error,
+    timed_out,
+    tls_error,
+    too_many_redirects,
     tunnel_error,
 )
 from flue._transports._proxy import Proxy
 from flue._transports._reasons import causes, clean, find, os_reason, tls_reason
-from flue.errors import (
-    ConnectError,
-    ConnectionLostError,
-    FlueTimeoutError,
-    ProtocolError,
-    TLSError,
-    TooManyRedirectsError,
-    TransportError,
-)
+from flue.errors import ConnectError, ConnectionLostError, ProtocolError, TransportError
 
 __all__ = ["check_header_block", "map_error"]
 
@@ -46,9 +42,7 @@ def map_error(
     # connection classes (ours among them) and carry object reprs
     where = url.split("?", 1)[0]
     if isinstance(exc, requests.TooManyRedirects):
-        return TooManyRedirectsError(
-            f"too many redirects following {where} (more than {MAX_REDIRECTS} in a row)"
-        )
+        return too_many_redirects(url)
     if isinstance(exc, requests.exceptions.InvalidSchema):  # a redirect to file:, ftp:...
         found = re.search(r"for '([^']*)'", str(exc))
         return redirect_error(url, urlsplit(found[1] if found else "").scheme)
@@ -56,17 +50,9 @@ def map_error(
         return _proxy_error(exc, url, proxy)
     if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)):
         verification, detail = tls_reason(exc) or (False, "TLS error")
-        if verification:
-            return TLSError(
-                f"TLS certificate verification failed for {where} ({detail}). Pass "
-                "verify=<path to your CA bundle> if the server uses a private CA."
-            )
-        return TLSError(
-            f"TLS handshake with {where} failed ({detail}): the server may not speak TLS on "
-            "that port; if it serves plain HTTP, use an http:// URL."
-        )
+        return tls_error(url, verification, detail, context=False)
     if isinstance(exc, requests.ConnectTimeout):
-        return FlueTimeoutError(f"timed out connecting to {where}")
+        return timed_out(url, "connecting to")
     if isinstance(
         exc,
         (
@@ -77,15 +63,13 @@ def map_error(
         ),
     ):
         phase = "reading the response" if reading else "waiting for the response"
-        return FlueTimeoutError(f"timed out {phase} from {where}")
+        return timed_out(url, f"{phase} from")
     host = urlsplit(url).hostname
     reason = os_reason(exc, host)
     if not reading and find(exc, urllib3.exceptions.NewConnectionError):
-        return ConnectError(f"could not connect to {where}: {reason or 'connection failed'}")
+        return connect_error(url, reason)
     if find(exc, (urllib3.exceptions.IncompleteRead, http.client.IncompleteRead)):
-        return ConnectionLostError(
-            f"the connection to {where} broke mid-response (the body was cut short)"
-        )
+        return cut_short(url)
     if find(exc, http.client.RemoteDisconnected):
         return ConnectionLostError(f"the server at {where} closed the connection without answering")
     bad_line = _first(exc, http.client.BadStatusLine)
@@ -101,7 +85,7 @@ def map_error(
         return malformed_head(url, clean(str(bad_head)))
     reason = reason or _last_words(exc)
     if reading:
-        return ConnectionLostError(f"the connection to {where} broke mid-response: {reason}")
+        return cut_short(url, reason)
     return ConnectionLostError(f"the connection to {where} failed: {reason}")
 
 
