@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
-from urllib.parse import unquote
+from typing import Any, ClassVar
 
+import attrs
 from aiohttp import web
 
-from ._agent_routes import AgentRoute, format_seq, page, stream_url, updates_query
-from ._conversations import AgentRegistry, Conversation, abort_instance
+from ._agent_reads import ConversationRoutes, accepted, instance_route
+from ._agent_state import Conversation
+from ._conversations import abort_instance
 from ._conversations_v2 import Refused, admit
-from ._reads import ReadConfig, wait_either
-from ._send import Frame, Reply
-from ._wire import SECURITY_HEADERS, dumps, invalid_request, method_not_allowed
+from ._send import Reply
+from ._wire import json_reply, method_not_allowed
 from ._wire_v2 import (
     instance_exists,
     instance_not_found,
@@ -53,55 +52,23 @@ _READ_HEADERS = [
 ]
 
 
-def _json(value: Any, headers: list[tuple[str, str]] | None = None, status: int = 200) -> Reply:
-    return Reply(status, [("content-type", "application/json"), *(headers or [])], dumps(value))
-
-
-def _read_headers(next_offset: str, up_to_date: bool) -> list[tuple[str, str]]:
-    headers = [*_READ_HEADERS, ("stream-next-offset", next_offset)]
-    if up_to_date:
-        headers.append(("stream-up-to-date", "true"))
-    return [*headers, ("x-content-type-options", "nosniff")]
-
-
 def match(mounts: Mounts, raw_path: str) -> tuple[str, str, str, str | None] | None:
     """``(mount, instance id, kind, attachment id)`` of a path under a mount; kind is
     ``"conversation"``, ``"abort"`` or ``"attachment"``; ``None`` when no route serves it."""
     for mount in sorted(mounts, key=len, reverse=True):
-        if not raw_path.startswith(mount + "/"):
-            continue
-        segments = raw_path[len(mount) + 1 :].split("/")
-        if not segments[0]:
-            return None
-        instance = unquote(segments[0])
-        rest = segments[1:]
-        if not rest:
-            return mount, instance, "conversation", None
-        if rest == ["abort"]:
-            return mount, instance, "abort", None
-        if len(rest) == 2 and rest[0] == "attachments" and rest[1]:
-            return mount, instance, "attachment", unquote(rest[1])
-        return None
+        if raw_path.startswith(mount + "/"):
+            found = instance_route(raw_path[len(mount) + 1 :].split("/"))
+            return None if found is None else (mount, *found)
     return None
 
 
-class V2Route:
+@attrs.define(eq=False)
+class V2Route(ConversationRoutes):
     """Every route of a Flue 2.x fake (see the module comment)."""
 
-    def __init__(
-        self,
-        registry: AgentRegistry,
-        config: ReadConfig,
-        stopping: asyncio.Event,
-        authorize: Callable[[Any], Awaitable[web.StreamResponse | None]],
-    ) -> None:
-        self.app = registry
-        self.config = config
-        self.stopping = stopping
-        self.authorize = authorize
-        self.mounts: Mounts = {}
-        self.error_log: list[str] = []
-        self.beta = AgentRoute(registry, config, stopping, authorize)  # its SSE and attachments
+    mounts: Mounts = attrs.field(factory=dict)
+    error_log: list[str] = attrs.field(factory=list)
+    checkpoint: ClassVar[bool] = True
 
     def mode(self, method: str, raw_path: str, query: tuple[tuple[str, str], ...]) -> str:
         """The fault-matching mode of a request (see ``_faults``)."""
@@ -141,23 +108,34 @@ class V2Route:
         if kind == "abort":
             if rec.method != "POST":
                 return method_not_allowed(rec.method, ["POST"])
-            return _json({"aborted": abort_instance(conv)})
+            return json_reply(200, {"aborted": abort_instance(conv)})
         if kind == "attachment":
             if rec.method != "GET":
                 return method_not_allowed(rec.method, ["GET"])
-            if name is None or conv is None:
-                return stream_not_found_v2(shown, instance)
-            return self.beta.attachment(name, instance, attachment or "")
+            return self.attachment(shown, instance, conv, attachment or "")
         if rec.method not in ("GET", "HEAD", "POST"):
             return method_not_allowed(rec.method, ["GET", "HEAD", "POST"])
         if rec.method == "POST":
             return self._deliver(request, rec, name, instance)
-        if conv is None:
-            reply = stream_not_found_v2(shown, instance)
-            return Reply(reply.status, reply.headers) if rec.method == "HEAD" else reply
         if rec.method == "HEAD":
-            return Reply(200, _read_headers(conv.offset, True))
-        return await self._read(rec, conv)
+            return self.head(shown, instance, conv)
+        if conv is None:
+            return self.stream_missing(shown, instance)
+        return await self.read(rec, shown, instance, conv)
+
+    # -- what 2.x answers ---------------------------------------------------------------------
+
+    def read_headers(self, next_offset: str, up_to_date: bool) -> list[tuple[str, str]]:
+        headers = [*_READ_HEADERS, ("stream-next-offset", next_offset)]
+        if up_to_date:
+            headers.append(("stream-up-to-date", "true"))
+        return [*headers, ("x-content-type-options", "nosniff")]
+
+    def stream_missing(self, name: str, instance: str) -> Reply:
+        return stream_not_found_v2(name, instance)
+
+    def offset_past_head(self, offset: str, conv: Conversation) -> Reply:
+        return offset_gone(offset, conv.offset, conv.agent, conv.instance_id)
 
     def _deliver(self, request: web.Request, rec: Any, name: str | None, instance: str) -> Reply:
         if rec.query_values("wait"):
@@ -177,60 +155,5 @@ class V2Route:
             if answer.kind == "exists":
                 return instance_exists(instance, answer.value or "")
             return instance_not_found(instance)
-        url = stream_url(request)
-        body: dict[str, Any] = {
-            "streamUrl": url,
-            "offset": answer.offset,
-            "submissionId": answer.submission_id,
-            "uid": answer.uid,
-        }
-        if answer.deduplicated:
-            body["deduplicated"] = True
-        return _json(body, [("Location", url), ("Stream-Next-Offset", answer.offset)], 202)
-
-    async def _read(self, rec: Any, conv: Conversation) -> Reply:
-        views = rec.query_values("view")
-        view = views[0] if views else "history"
-        if view == "history":
-            if any(key in ("offset", "tail", "live") for key, _ in rec.query):
-                return invalid_request(
-                    "History reads do not accept offset, tail, or live parameters."
-                )
-            snapshot = conv.history()
-            return Reply(200, _read_headers(snapshot["offset"], True), dumps(snapshot))
-        if view != "updates":
-            return invalid_request("Invalid agent conversation view. Use history or updates.")
-        query = updates_query(rec)
-        if isinstance(query, Reply):
-            return query
-        offset, live = query
-        start = -1 if offset == "-1" else int(offset.split("_", 1)[1])
-        if start > conv.head:
-            return offset_gone(offset, conv.offset, conv.agent, conv.instance_id)
-        if live == "sse":
-            headers = [
-                ("content-type", "text/event-stream"),
-                ("cache-control", "no-cache"),
-                *SECURITY_HEADERS,
-            ]
-            return Reply(200, headers, frames=self._sse(conv, start))
-        items, next_offset, up_to_date = page(conv, start)
-        if live == "long-poll" and next_offset is None:
-            change = conv.changed
-            with conv.waiting_changed:
-                conv.waiting += 1
-                conv.waiting_changed.notify_all()
-            try:
-                timeout = self.config.long_poll_timeout
-                if await wait_either(change, timeout, self.stopping) == "data":
-                    items, next_offset, up_to_date = page(conv, start)
-            finally:
-                with conv.waiting_changed:
-                    conv.waiting -= 1
-        body = dumps([conv.checkpoint(), *items])
-        return Reply(200, _read_headers(next_offset or format_seq(start), up_to_date), body)
-
-    async def _sse(self, conv: Conversation, start: int) -> AsyncGenerator[Frame, None]:
-        yield Frame("data", dumps([conv.checkpoint()]).decode())
-        async for frame in self.beta.sse(conv, start):
-            yield frame
+        extra = {"deduplicated": True} if answer.deduplicated else {}
+        return accepted(request, answer.offset, answer.submission_id, uid=answer.uid, **extra)

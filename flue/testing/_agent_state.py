@@ -95,7 +95,7 @@ class Conversation:
     initial_data: Any = None
     receipts: dict[str, tuple[Any, str]] = attrs.field(factory=dict)
     joinable: Submission | None = None
-    # Long-polls waiting for a change (2.x), for `AgentHandle.wait_for_readers`.
+    # Long-polls waiting for a change, for `AgentHandle.wait_for_readers`.
     waiting: int = 0
     waiting_changed: threading.Condition = attrs.field(factory=threading.Condition)
     lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)

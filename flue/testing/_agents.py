@@ -341,10 +341,10 @@ class AgentHandle:
         return self.server._call(self.server._app.agents.chunks, self.name, instance_id)
 
     def wait_for_readers(self, instance_id: str, count: int = 1, *, timeout: float = 10.0) -> None:
-        """Line ``"2"``: block until ``count`` long-polls of the conversation wait for a change
-        (then a message sent is certainly what wakes them; no sleeping). For a server in
-        another thread; raises ``TimeoutError`` after ``timeout`` seconds (also when the
-        conversation does not exist yet)."""
+        """Block until ``count`` long-polls of the conversation wait for a change (then a
+        message sent is certainly what wakes them; no sleeping). For a server in another
+        thread; raises ``TimeoutError`` after ``timeout`` seconds (also when the conversation
+        does not exist yet)."""
         conversations = self.server._app.agents.conversations
         conv = self.server._call(conversations.get, (self.name, instance_id))
         if conv is None:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import secrets
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -26,6 +24,7 @@ from multidict import CIMultiDictProxy
 
 from ._agent_routes import AgentRoute
 from ._agent_routes_v2 import V2Route
+from ._agent_state import ulid
 from ._conversations import AgentRegistry
 from ._faults import PRE_HANDLER_KINDS, Fault, FaultSet, Mode, RecordedRequest
 from ._reads import ReadConfig, head, parse_read_query, read
@@ -36,14 +35,13 @@ from ._wire import (
     dumps,
     error_reply,
     internal_error,
-    invalid_json,
-    invalid_request,
+    json_body,
     json_reply,
     method_not_allowed,
+    not_registered,
     route_not_found,
     run_not_found,
-    unsupported_media_type,
-    workflow_not_found,
+    wait_refused,
 )
 from ._wire_v2 import internal_error_with_ref
 from ._workflows import InputValidationError, RunContext, Workflow, serialize_error
@@ -59,7 +57,6 @@ It runs where Flue runs a workflow's ``route``/``runs`` middleware: after the 40
 unknown workflow or run, before everything else.
 """
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _STATUS_TYPES = {
     400: "invalid_request",
     401: "unauthorized",
@@ -74,11 +71,6 @@ _STATUS_TYPES = {
     503: "runtime_unavailable",
     504: "gateway_timeout",
 }
-
-
-def _ulid() -> str:
-    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def bearer_auth(token: str, *, status: int = 401) -> AuthHook:
@@ -157,27 +149,6 @@ def _fault_reply(fault: Fault, request: web.BaseRequest, ref_log: list[str] | No
     )
 
 
-def _parse_body(request: web.BaseRequest, body: bytes) -> Any:
-    """The request's JSON input (``MISSING`` when omitted), or the error Reply."""
-    length = request.headers.get("Content-Length")
-    ctype = request.headers.get("Content-Type")
-    if (length is not None and length.strip() == "0") or (length is None and ctype is None):
-        return MISSING
-    if ctype is None or "application/json" not in ctype.lower():
-        return unsupported_media_type(ctype)
-    text = body.decode("utf-8", "replace")
-    if not text.strip():
-        return MISSING
-
-    def reject(name: str) -> Any:
-        raise ValueError(f"Unexpected token {name!r}")
-
-    try:
-        return json.loads(text, parse_constant=reject)
-    except ValueError as exc:
-        return invalid_json(str(exc))
-
-
 class FakeFlueApp:
     """Runs, workflows and request handling of one fake server (event-loop thread only)."""
 
@@ -210,7 +181,7 @@ class FakeFlueApp:
 
     def create_run(self, workflow: str, input: Any, run_id: str | None, start: bool) -> str:
         """Create a run (and its ``run_start`` event when ``start``)."""
-        run_id = run_id or f"run_{_ulid()}"
+        run_id = run_id or f"run_{ulid()}"
         if run_id in self.runs:
             raise ValueError(f"run {run_id!r} already exists")
         state = RunState(run_id=run_id, workflow_name=workflow, started_at=now_iso(), input=input)
@@ -382,19 +353,16 @@ class FakeFlueApp:
         if rec.method != "POST":
             return method_not_allowed(rec.method, ["POST"])
         waits = rec.query_values("wait")
-        if waits and waits != ["result"]:
-            received = json.dumps(waits[0], ensure_ascii=False) if len(waits) == 1 else "Array"
-            return invalid_request(
-                f'Invalid query parameters: wait: Invalid type: Expected "result" but received '
-                f"{received}"
-            )
+        refused = wait_refused(waits)
+        if refused is not None:
+            return refused
         workflow = self.workflows.get(rec.workflow)
         if workflow is None:
-            return workflow_not_found(rec.workflow)
+            return not_registered("workflow", rec.workflow)
         refusal = await self._authorize(rec)
         if refusal is not None:
             return refusal
-        input_ = _parse_body(request, rec.body)
+        input_ = json_body(request, rec.body)
         if isinstance(input_, Reply):
             return input_
         try:

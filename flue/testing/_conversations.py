@@ -19,7 +19,7 @@ import asyncio
 import base64
 import inspect
 import uuid
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Coroutine, Iterable
 from typing import Any
 
 from ._agent_state import AgentDef, Conversation, Submission
@@ -33,7 +33,19 @@ from ._agents import (
 )
 from ._transcript import Transcript, aborted_error, failed_error
 
-__all__ = ["AgentDef", "AgentRegistry", "Conversation", "Submission", "abort_instance", "submit"]
+__all__ = [
+    "AgentDef",
+    "AgentRegistry",
+    "Conversation",
+    "Submission",
+    "abort_instance",
+    "decode_images",
+    "open_stream",
+    "prompt_for",
+    "start",
+    "stream_reply",
+    "submit",
+]
 
 
 async def _tokens(value: Any) -> AsyncIterable[Any]:
@@ -54,7 +66,7 @@ async def _tokens(value: Any) -> AsyncIterable[Any]:
         raise TypeError(f"a reply must be text or tokens, not {type(value).__name__}")
 
 
-async def _stream(writer: Transcript, agent: AgentDef, prompt: AgentPrompt) -> Any:
+async def stream_reply(writer: Transcript, agent: AgentDef, prompt: AgentPrompt) -> Any:
     reply = agent.reply
     value = reply(prompt) if callable(reply) else reply
     async for token in _tokens(value):
@@ -85,16 +97,9 @@ async def _run(conv: Conversation, agent: AgentDef, sub: Submission) -> None:
             if sub.abort_requested:
                 raise asyncio.CancelledError
             sub.running = True
-            prompt = AgentPrompt(
-                agent=agent.name,
-                instance_id=conv.instance_id,
-                submission_id=sub.submission_id,
-                message=sub.message,
-                images=sub.images,
-                messages=tuple(conv.snapshot()["messages"]),
-            )
+            prompt = prompt_for(conv, agent, sub)
             writer.user_message()
-            result = await _stream(writer, agent, prompt)
+            result = await stream_reply(writer, agent, prompt)
             writer.settle("completed", result)
             _finish(sub, ("completed", result))
     except asyncio.CancelledError:
@@ -120,6 +125,47 @@ def _finish(sub: Submission, outcome: tuple[str, Any]) -> None:
         sub.outcome.set_result(outcome)
 
 
+def prompt_for(conv: Conversation, agent: AgentDef, sub: Submission) -> AgentPrompt:
+    """What the reply function is given for ``sub``: its input and the history before it."""
+    return AgentPrompt(
+        agent=agent.name,
+        instance_id=conv.instance_id,
+        submission_id=sub.submission_id,
+        message=sub.message,
+        images=sub.images,
+        messages=tuple(conv.snapshot()["messages"]),
+        signal=sub.signal,
+        initial_data=conv.initial_data,
+    )
+
+
+def decode_images(images: Iterable[dict[str, Any]], submission_id: str) -> tuple[AgentImage, ...]:
+    """A request's (validated) images as the submission's attachments, with Flue's ids."""
+    return tuple(
+        AgentImage(
+            base64.b64decode(image["data"] + "===", validate=False),
+            image["mimeType"],
+            image.get("filename"),
+            f"att_direct_{submission_id}_{index}",
+        )
+        for index, image in enumerate(images)
+    )
+
+
+def open_stream(conv: Conversation) -> None:
+    """Create the conversation's stream (on its first submission): a `conversation-reset`
+    chunk carrying the empty snapshot."""
+    conv.append([{"type": "conversation-reset", "snapshot": conv.snapshot()}])
+    conv.batches[0][0]["snapshot"]["offset"] = conv.offset
+
+
+def start(sub: Submission, run: Coroutine[Any, Any, None], tasks: set[asyncio.Task[Any]]) -> None:
+    """Run ``sub`` as a task of the app's (``tasks``: the server cancels them when it stops)."""
+    sub.task = asyncio.ensure_future(run)
+    tasks.add(sub.task)
+    sub.task.add_done_callback(tasks.discard)
+
+
 def submit(
     conv: Conversation,
     agent: AgentDef,
@@ -130,23 +176,11 @@ def submit(
     """Admit a prompt (``images`` as the request had them): create the stream on the first
     one, then start the submission's task."""
     if not conv.batches:
-        conv.append([{"type": "conversation-reset", "snapshot": conv.snapshot()}])
-        conv.batches[0][0]["snapshot"]["offset"] = conv.offset
+        open_stream(conv)
     submission_id = str(uuid.uuid4())
-    decoded = tuple(
-        AgentImage(
-            base64.b64decode(image["data"] + "===", validate=False),
-            image["mimeType"],
-            image.get("filename"),
-            f"att_direct_{submission_id}_{index}",
-        )
-        for index, image in enumerate(images)
-    )
-    sub = Submission(submission_id, message, decoded)
+    sub = Submission(submission_id, message, decode_images(images, submission_id))
     conv.active.append(sub)
-    sub.task = asyncio.ensure_future(_run(conv, agent, sub))
-    tasks.add(sub.task)
-    sub.task.add_done_callback(tasks.discard)
+    start(sub, _run(conv, agent, sub), tasks)
     return sub
 
 

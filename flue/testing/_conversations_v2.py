@@ -15,15 +15,14 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 from typing import Any
 
 import attrs
 
 from ._agent_state import AgentDef, Conversation, Submission, ulid
-from ._agents import AgentFailure, AgentImage, AgentPrompt
-from ._conversations import _stream
+from ._agents import AgentFailure
+from ._conversations import decode_images, open_stream, prompt_for, start, stream_reply
 from ._transcript import aborted_error, failed_error
 from ._transcript_v2 import TranscriptV2, failed_error_v2, new_conversation
 
@@ -64,15 +63,6 @@ def render_signal(signal: dict[str, Any]) -> str:
 
 
 def _submission(message: dict[str, Any], submission_id: str) -> Submission:
-    images = tuple(
-        AgentImage(
-            base64.b64decode(image["data"] + "===", validate=False),
-            image["mimeType"],
-            image.get("filename"),
-            f"att_direct_{submission_id}_{index}",
-        )
-        for index, image in enumerate(message.get("attachments") or ())
-    )
     if message["kind"] == "signal":
         signal = {"type": message["type"], "body": message["body"]}
         for key in ("attributes", "tagName"):
@@ -81,6 +71,7 @@ def _submission(message: dict[str, Any], submission_id: str) -> Submission:
         return Submission(
             submission_id, render_signal(signal), (), signal=signal, body=message["body"]
         )
+    images = decode_images(message.get("attachments") or (), submission_id)
     return Submission(submission_id, message["body"], images)
 
 
@@ -111,8 +102,7 @@ def admit(
     if conv is None:
         conv = new_conversation(agent.name, instance_id, parsed.get("initialData"))
         conversations[key] = conv
-        conv.append([{"type": "conversation-reset", "snapshot": conv.snapshot()}])
-        conv.batches[0][0]["snapshot"]["offset"] = conv.offset
+        open_stream(conv)
     if idempotency_key is not None:
         digest = hashlib.sha256(f"{agent.name}/{instance_id}/{idempotency_key}".encode())
         submission_id = f"sub_ik_{digest.hexdigest()[:32]}"
@@ -126,23 +116,8 @@ def admit(
     if running is not None and not running.abort_requested:
         running.joined.append(sub)  # answered by the reply being produced
     else:
-        sub.task = asyncio.ensure_future(_run(conv, agent, sub))
-        tasks.add(sub.task)
-        sub.task.add_done_callback(tasks.discard)
+        start(sub, _run(conv, agent, sub), tasks)
     return Admitted(submission_id, conv.uid, offset)
-
-
-def _prompt(conv: Conversation, agent: AgentDef, sub: Submission) -> AgentPrompt:
-    return AgentPrompt(
-        agent=agent.name,
-        instance_id=conv.instance_id,
-        submission_id=sub.submission_id,
-        message=sub.message,
-        images=sub.images,
-        messages=tuple(conv.snapshot()["messages"]),
-        signal=sub.signal,
-        initial_data=conv.initial_data,
-    )
 
 
 async def _run(conv: Conversation, agent: AgentDef, sub: Submission) -> None:
@@ -155,13 +130,13 @@ async def _run(conv: Conversation, agent: AgentDef, sub: Submission) -> None:
             sub.running = True
             conv.joinable = sub
             writer.input_message(sub)
-            await _stream(writer, agent, _prompt(conv, agent, sub))
+            await stream_reply(writer, agent, prompt_for(conv, agent, sub))
             while sub.joined:
                 batch, sub.joined = sub.joined, []
                 for joined in batch:
                     writer.input_message(joined, joined=True)
                     answered.append(joined)
-                await _stream(writer, agent, _prompt(conv, agent, batch[-1]))
+                await stream_reply(writer, agent, prompt_for(conv, agent, batch[-1]))
             conv.joinable = None
             for joined in answered:
                 writer.settle_v2(joined, "completed", None, True)

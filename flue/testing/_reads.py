@@ -16,9 +16,10 @@ import asyncio
 import base64
 import math
 import re
+import threading
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import Literal
+from typing import Literal, Protocol
 
 import attrs
 
@@ -140,22 +141,30 @@ async def wait_either(
     return "data" if changed in done else "timeout"
 
 
+class Watched(Protocol):
+    """What readers wait on (a run, an agent conversation): the count of waiting reads, and
+    the condition a test blocks on until enough wait (``wait_for_readers``)."""
+
+    waiting: int
+    waiting_changed: threading.Condition
+
+
 async def wait_for_change(
-    run: RunState, timeout: float | None, stopping: asyncio.Event
+    watched: Watched, event: asyncio.Event, timeout: float | None, stopping: asyncio.Event
 ) -> Literal["data", "timeout", "stopped"]:
-    """Wait until the run changes, ``timeout`` passes or the server stops (counted in
-    ``run.waiting`` meanwhile, before the first await: a change made once a test saw the count
-    is certainly what wakes this read, as the event it sets is the one taken here)."""
-    event = run.changed.event
-    with run.waiting_changed:
-        run.waiting += 1
-        run.waiting_changed.notify_all()
+    """Wait until ``event`` (the current change event of ``watched``) is set, ``timeout``
+    passes or the server stops, counted in ``watched.waiting`` meanwhile. The count goes up
+    before the first await: a change made once a test saw the count is certainly what wakes
+    this read, as the event it sets is the one taken here."""
+    with watched.waiting_changed:
+        watched.waiting += 1
+        watched.waiting_changed.notify_all()
     try:
         return await wait_either(event, timeout, stopping)
     finally:
-        with run.waiting_changed:
-            run.waiting -= 1
-            run.waiting_changed.notify_all()
+        with watched.waiting_changed:
+            watched.waiting -= 1
+            watched.waiting_changed.notify_all()
 
 
 async def read(
@@ -261,7 +270,7 @@ async def _long_poll(
         return empty(first.next_offset, True)
     # No await since the read above, so no change can have been missed.
     change = run.changed
-    outcome = await wait_for_change(run, config.long_poll_timeout, stopping)
+    outcome = await wait_for_change(run, change.event, config.long_poll_timeout, stopping)
     if outcome == "data":
         # Flue re-reads as soon as the append that woke the poll has landed, so its answer holds
         # that append only: a workflow's `run_end` and the closing of the stream come later
@@ -318,7 +327,9 @@ async def _sse_frames(
             if _has_more(run, current):
                 break
             wake_at = min(idle_deadline, next_heartbeat, recycle_at)
-            outcome = await wait_for_change(run, max(0.0, wake_at - loop.time()), stopping)
+            outcome = await wait_for_change(
+                run, run.changed.event, max(0.0, wake_at - loop.time()), stopping
+            )
             if outcome == "stopped":
                 return
             if outcome == "data":

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from ._agent_state import AgentDef, Conversation, Submission, public
 from ._agents import AgentFailure, ToolCall
@@ -77,6 +78,9 @@ def failed_error(exc: BaseException, submission_id: str) -> dict[str, Any]:
 class Transcript:
     """Writes one submission's records (see the module comment)."""
 
+    stamped: ClassVar[bool] = False
+    """Whether tool chunks carry a ``timestamp`` and tool outcomes a ``durationMs`` (2.x)."""
+
     def __init__(self, conv: Conversation, agent: AgentDef, sub: Submission) -> None:
         self.conv = conv
         self.agent = agent
@@ -98,8 +102,9 @@ class Transcript:
             self.conv.append(self.pending)
             self.pending = []
 
-    def user_message(self) -> None:
-        sub = self.sub
+    def user_parts(self, sub: Submission) -> list[dict[str, Any]]:
+        """The parts of ``sub``'s user message: its text, then its images as file parts (kept
+        in the conversation's attachments)."""
         parts: list[dict[str, Any]] = [{"type": "text", "text": sub.message, "state": "done"}]
         for image in sub.images:
             part: dict[str, Any] = {
@@ -112,13 +117,17 @@ class Transcript:
                 part["filename"] = image.filename
             self.conv.attachments[image.id] = (part, image.data)
             parts.append(part)
-        stamp = now_iso()
+        return parts
+
+    def user_message(self) -> None:
+        sub = self.sub
+        parts = self.user_parts(sub)
         message = {
             "id": entry_id(sub.submission_id),
             "role": "user",
             "submissionId": sub.submission_id,
             "parts": parts,
-            "metadata": {"timestamp": stamp},
+            "metadata": {"timestamp": now_iso()},
         }
         self.conv.messages.append(message)
         self._appended(message)
@@ -186,6 +195,7 @@ class Transcript:
     def tool(self, call: ToolCall, call_id: str) -> None:
         message = self.start_message()
         self._close_blocks()
+        started = time.monotonic()
         part: dict[str, Any] = {
             "type": "dynamic-tool",
             "toolName": call.name,
@@ -200,17 +210,22 @@ class Transcript:
             "toolCallId": call_id,
             "toolName": call.name,
             "input": call.input,
+            **self._stamp(),
         }
         self.conv.append([chunk])
         self.complete()
         self.conv.append([])  # the tool outcome; its commit projects to the output chunk
+        timed = {"durationMs": int((time.monotonic() - started) * 1000)} if self.stamped else {}
         if call.error is not None:
-            part.update(state="output-error", errorText=call.error)
+            part.update(state="output-error", errorText=call.error, **timed)
             chunk = {"type": "tool-output-error", "toolCallId": call_id, "errorText": call.error}
         else:
-            part.update(state="output-available", output=call.output)
+            part.update(state="output-available", output=call.output, **timed)
             chunk = {"type": "tool-output", "toolCallId": call_id, "output": call.output}
-        self.conv.append([chunk])
+        self.conv.append([{**chunk, **timed, **self._stamp()}])
+
+    def _stamp(self) -> dict[str, Any]:
+        return {"timestamp": now_iso()} if self.stamped else {}
 
     def complete(self, *, zero_usage: bool = False) -> None:
         """Complete the streamed assistant message, if any."""

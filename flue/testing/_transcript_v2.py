@@ -13,11 +13,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ._agent_state import Conversation, Submission, public, ulid
-from ._agents import ToolCall
 from ._store import now_iso
 from ._transcript import ABORT_NOTICE, Transcript, entry_id
 
@@ -39,57 +37,36 @@ def failed_error_v2(reason: str, submission_id: str) -> dict[str, Any]:
 class TranscriptV2(Transcript):
     """Writes one Flue 2.x submission's records (see the module comment)."""
 
+    stamped = True
     message_id: str | None = None  # the submission's assistant message, once started
     turn_id: str | None = None  # the turn of the first model call
 
     def input_message(self, sub: Submission, *, joined: bool = False) -> None:
         """Append a user (or signal) message: the submission's own, or a joined one."""
-        if sub.signal is not None:
-            descriptor = {
-                key: sub.signal[key] for key in ("tagName", "attributes") if key in sub.signal
-            }
-            message: dict[str, Any] = {
-                "id": entry_id(sub.submission_id),
-                "role": "system",
-                "purpose": "dispatch",
-                "display": "diagnostic",
-                "submissionId": sub.submission_id,
-            }
-            if joined:
-                message["turnId"] = self.turn_id
+        signal = sub.signal
+        role, purpose, display = (
+            ("user", "user", "visible") if signal is None else ("system", "dispatch", "diagnostic")
+        )
+        message: dict[str, Any] = {
+            "id": entry_id(sub.submission_id),
+            "role": role,
+            "purpose": purpose,
+            "display": display,
+            "submissionId": sub.submission_id,
+        }
+        if joined:
+            message["turnId"] = self.turn_id
+        if signal is None:
+            message["parts"] = self.user_parts(sub)
+        else:
+            descriptor = {key: signal[key] for key in ("tagName", "attributes") if key in signal}
             if descriptor:
                 message["signal"] = descriptor
             message["parts"] = [{"type": "text", "text": sub.body, "state": "done"}]
-        else:
-            message = {
-                "id": entry_id(sub.submission_id),
-                "role": "user",
-                "purpose": "user",
-                "display": "visible",
-                "submissionId": sub.submission_id,
-            }
-            if joined:
-                message["turnId"] = self.turn_id
-            message["parts"] = self._user_parts(sub)
         self.conv.messages.append(message)
         self.conv.append([{"type": "message-appended", "message": public(message)}])
         for _ in range(1 if joined else 2):
             self.conv.append([])  # the turn's opening records project to no chunk
-
-    def _user_parts(self, sub: Submission) -> list[dict[str, Any]]:
-        parts: list[dict[str, Any]] = [{"type": "text", "text": sub.message, "state": "done"}]
-        for image in sub.images:
-            part: dict[str, Any] = {
-                "type": "file",
-                "mediaType": image.mime_type,
-                "id": image.id,
-                "size": len(image.data),
-            }
-            if image.filename:
-                part["filename"] = image.filename
-            self.conv.attachments[image.id] = (part, image.data)
-            parts.append(part)
-        return parts
 
     def start_message(self) -> dict[str, Any]:
         if self.current is not None:
@@ -122,38 +99,6 @@ class TranscriptV2(Transcript):
         }
         self.conv.append([chunk])
         return message
-
-    def tool(self, call: ToolCall, call_id: str) -> None:
-        message = self.start_message()
-        self._close_blocks()
-        started = time.monotonic()
-        part: dict[str, Any] = {
-            "type": "dynamic-tool",
-            "toolName": call.name,
-            "toolCallId": call_id,
-            "state": "input-available",
-            "input": call.input,
-        }
-        message["parts"].append(part)
-        chunk = {
-            "type": "tool-input",
-            "messageId": message["id"],
-            "toolCallId": call_id,
-            "toolName": call.name,
-            "input": call.input,
-            "timestamp": now_iso(),
-        }
-        self.conv.append([chunk])
-        self.complete()
-        self.conv.append([])  # the tool outcome; its commit projects to the output chunk
-        duration = int((time.monotonic() - started) * 1000)
-        if call.error is not None:
-            part.update(state="output-error", errorText=call.error, durationMs=duration)
-            out = {"type": "tool-output-error", "toolCallId": call_id, "errorText": call.error}
-        else:
-            part.update(state="output-available", output=call.output, durationMs=duration)
-            out = {"type": "tool-output", "toolCallId": call_id, "output": call.output}
-        self.conv.append([{**out, "durationMs": duration, "timestamp": now_iso()}])
 
     def complete(self, *, zero_usage: bool = False) -> None:
         if self.current is None:

@@ -9,17 +9,18 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from typing import Any
 
 from aiohttp import web
 
+from flue._models.messages import RESERVED_SIGNAL_TYPES
+
 from ._agent_state import ulid
 from ._send import Reply
-from ._wire import error_reply, invalid_json, invalid_request, unsupported_media_type
+from ._store import MISSING
+from ._wire import dumps, error_reply, images_problem, internal_error, invalid_request, json_body
 
 __all__ = [
     "RESERVED_SIGNAL_TYPES",
@@ -39,18 +40,6 @@ GENERIC_REASON = (
     '{ kind: "signal", type: string, body: string, attributes?: Record<string, string>, '
     "tagName?: string }."
 )
-RESERVED_SIGNAL_TYPES = frozenset(
-    {
-        "resources",
-        "instructions",
-        "environment",
-        "stream_interrupted",
-        "stream_continued",
-        "submission_aborted",
-        "submission_interrupted",
-    }
-)
-_MAX_IMAGE = 14 * 1024 * 1024
 _MAX_KEY = 256
 _TAG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
@@ -125,16 +114,10 @@ def internal_error_with_ref(log: list[str], cause: str) -> Reply:
     as a real server logs the ref with the failure."""
     ref = f"err_{ulid()}"
     log.append(f"{ref} {cause}")
-    reply = error_reply(
-        500,
-        "internal_error",
-        "An internal error occurred.",
-        "The server encountered an unexpected error while handling this request.",
-        headers=[("flue-error-ref", ref)],
-    )
+    reply = internal_error(headers=[("flue-error-ref", ref)])
     body = json.loads(reply.body or b"{}")
     body["error"]["ref"] = ref
-    reply.body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    reply.body = dumps(body)
     return reply
 
 
@@ -144,28 +127,13 @@ def _message(value: Any) -> dict[str, Any] | str:
         return GENERIC_REASON
     kind = value.get("kind")
     if kind == "user":
-        attachments = value.get("attachments")
         out: dict[str, Any] = {"kind": "user", "body": value["body"]}
         if "attachments" not in value:
             return out
-        if not isinstance(attachments, list):
-            return GENERIC_REASON
-        for image in attachments:
-            ok = (
-                isinstance(image, dict)
-                and image.get("type") == "image"
-                and isinstance(image.get("data"), str)
-                and isinstance(image.get("mimeType"), str)
-                and isinstance(image.get("filename", ""), str)
-            )
-            if not ok:
-                return GENERIC_REASON
-            if len(image["data"]) > _MAX_IMAGE:
-                return f"Image data exceeds the {_MAX_IMAGE} character limit."
-            try:
-                base64.b64decode(image["data"] + "===", validate=False)
-            except binascii.Error:
-                return GENERIC_REASON
+        attachments = value["attachments"]
+        problem = images_problem(attachments, GENERIC_REASON)
+        if problem is not None:
+            return problem
         keep = ("type", "data", "mimeType", "filename")
         out["attachments"] = [{k: image[k] for k in keep if k in image} for image in attachments]
         return out
@@ -201,22 +169,11 @@ def _message(value: Any) -> dict[str, Any] | str:
 def parse_input(request: web.Request, body: bytes) -> dict[str, Any] | Reply:
     """The delivered input (``message`` and the given ``initialData``/``uid``/
     ``idempotencyKey``), or the error answer."""
-    length = request.headers.get("Content-Length")
-    ctype = request.headers.get("Content-Type")
-    empty = (length is not None and length.strip() == "0") or (length is None and ctype is None)
-    if not empty and (ctype is None or "application/json" not in ctype.lower()):
-        return unsupported_media_type(ctype)
-    text = "" if empty else body.decode("utf-8", "replace")
-    if not text.strip():
+    value = json_body(request, body)
+    if isinstance(value, Reply):
+        return value
+    if value is MISSING:
         return invalid_request(GENERIC_REASON)
-
-    def reject(name: str) -> Any:
-        raise ValueError(f"Unexpected token {name!r}")
-
-    try:
-        value = json.loads(text, parse_constant=reject)
-    except ValueError as exc:
-        return invalid_json(str(exc))
     parsed: dict[str, Any] = {}
     if isinstance(value, dict):
         if "uid" in value:

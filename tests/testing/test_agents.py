@@ -257,9 +257,9 @@ def test_long_poll_wakes_on_a_prompt(server: FlueTestServer) -> None:
         )
     )
     poll.start()
-    # Once recorded, the request reaches its wait in the same loop step (no await before it),
-    # so the reply resumed below is seen by a waiting long-poll.
-    wait_until(lambda: any(r.mode == "long-poll" for r in server.requests))
+    # The long-poll is counted once it waits (as on line "2"), so the reply resumed below is
+    # certainly what wakes it.
+    agent.wait_for_readers("c1")
     agent.resume()
     poll.join(10)
     [resp] = answers

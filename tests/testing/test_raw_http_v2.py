@@ -264,6 +264,8 @@ def test_the_beta9_body_and_other_bad_bodies_are_400(conv: Conversation) -> None
         {"kind": "user", "body": "x", "attachments": [{"type": "file", "data": "x"}]},
         {"kind": "signal", "type": "", "body": "x"},
         {"kind": "signal", "type": "instructions", "body": "x"},  # framework-reserved type
+        {"kind": "signal", "type": "memory", "body": "x"},  # reserved since 2.0.3 too
+        {"kind": "signal", "type": "compaction", "body": "x"},
         {"kind": "signal", "type": "t", "body": "x", "tagName": "1bad"},
         {"kind": "user", "body": "x", "uid": 5},
         {"kind": "user", "body": "x", "idempotencyKey": ""},
