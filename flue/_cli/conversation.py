@@ -14,6 +14,7 @@ from typing import Any
 
 from flue._cli.chat import ReplyPrinter, state_json, transcript
 from flue._cli.console import Console
+from flue._cli.conversation_args import json_option
 from flue.errors import InvalidArgumentError
 
 __all__ = ["message_from_args", "run"]
@@ -58,14 +59,8 @@ def message_from_args(args: argparse.Namespace) -> Any:
 
 
 def _send_options(args: argparse.Namespace) -> dict[str, Any]:
-    initial_data = None
-    if args.initial_data is not None:
-        try:
-            initial_data = json.loads(args.initial_data)
-        except ValueError as exc:
-            raise InvalidArgumentError(f"--initial-data is not valid JSON: {exc}") from None
     return {
-        "initial_data": initial_data,
+        "initial_data": json_option(args.initial_data, "--initial-data"),
         "uid": args.uid,
         "create_only": args.create_only,
         "idempotency_key": args.idempotency_key,

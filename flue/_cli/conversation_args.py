@@ -1,12 +1,16 @@
 # The arguments of `flue conversation ...` (argparse only: `flue conversation --help` imports
-# no client; flue._cli.conversation runs the commands).
+# no client; flue._cli.conversation runs the commands), and the reading of a JSON option's value.
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["CLI_WORDS", "add_conversation_commands"]
+from flue.errors import InvalidArgumentError
+
+__all__ = ["CLI_WORDS", "add_conversation_commands", "json_option"]
 
 Command = Callable[
     ["argparse._SubParsersAction[argparse.ArgumentParser]", str, str], argparse.ArgumentParser
@@ -37,6 +41,16 @@ _URL_HELP = (
     "the conversation's URL: absolute, or a path under --base-url "
     "(Flue 1.0: agents/NAME/ID; Flue 2.x: the agent's mount plus the id)"
 )
+
+
+def json_option(value: str | None, option: str) -> Any:
+    """The JSON value given to `option` (``--input``, ``--initial-data``); None if not given."""
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"{option} is not valid JSON: {exc}") from None
 
 
 def _attribute(value: str) -> tuple[str, str]:
@@ -104,43 +118,35 @@ def add_conversation_commands(
     conv = command(sub, "conversation", "talk to an agent conversation by its URL (Flue 1.0, 2.x)")
     actions = conv.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    send = command(
-        actions,
-        "send",
-        "deliver a message without waiting; print the submission id (--json: the admission)",
+    def action(name: str, summary: str) -> argparse.ArgumentParser:
+        """An action of `flue conversation`: every one takes the conversation's URL first."""
+        parser = command(actions, name, summary)
+        parser.add_argument("url", help=_URL_HELP)
+        return parser
+
+    send = action(
+        "send", "deliver a message without waiting; print the submission id (--json: the admission)"
     )
-    send.add_argument("url", help=_URL_HELP)
     _message_options(send)
 
-    read = command(
-        actions,
-        "read",
-        "wait until a submission settles and print its reply (--json: the reply object)",
+    read = action(
+        "read", "wait until a submission settles and print its reply (--json: the reply object)"
     )
-    read.add_argument("url", help=_URL_HELP)
     read.add_argument("submission_id", help="what `send` printed")
     _live(read)
 
-    prompt = command(
-        actions,
-        "prompt",
-        "send a message and print the reply as it is written (--json: the reply object)",
+    prompt = action(
+        "prompt", "send a message and print the reply as it is written (--json: the reply object)"
     )
-    prompt.add_argument("url", help=_URL_HELP)
     _message_options(prompt)
     _live(prompt)
 
-    history = command(
-        actions, "history", "print the conversation's transcript (--json: the history)"
-    )
-    history.add_argument("url", help=_URL_HELP)
+    action("history", "print the conversation's transcript (--json: the history)")
 
-    observe = command(
-        actions,
+    observe = action(
         "observe",
         "print the transcript, then follow it live until Ctrl-C (--json: one object per change)",
     )
-    observe.add_argument("url", help=_URL_HELP)
     _live(observe)
     observe.add_argument(
         "--if-missing",
@@ -149,5 +155,4 @@ def add_conversation_commands(
         help="a conversation that does not exist yet: wait for it (default), stop, or fail",
     )
 
-    abort = command(actions, "abort", "stop the reply under way and the messages queued behind it")
-    abort.add_argument("url", help=_URL_HELP)
+    action("abort", "stop the reply under way and the messages queued behind it")

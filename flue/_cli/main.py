@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from flue._cli.conversation_args import CLI_WORDS, add_conversation_commands
+from flue._cli.conversation_args import CLI_WORDS, add_conversation_commands, json_option
 from flue.errors import FlueError, InvalidArgumentError
 
 # Each command imports what it needs when it runs: ``flue --help`` (and a mistyped command)
@@ -342,12 +342,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 return agents.prompt(client, console, args.name, args.id, args.message)
             return agents.observe(client, console, args.name, args.id, live=args.live)
         else:
-            payload = None
-            if args.input is not None:
-                try:
-                    payload = json.loads(args.input)
-                except ValueError as exc:
-                    raise InvalidArgumentError(f"--input is not valid JSON: {exc}") from exc
+            payload = json_option(args.input, "--input")
             if args.action == "run":
                 from flue._cli import agents
 
