@@ -32,6 +32,7 @@ from ._wire import (
     method_not_allowed,
     not_registered,
     route_not_found,
+    stream_not_found,
     wait_refused,
 )
 
@@ -48,16 +49,6 @@ def parse_agent_path(raw_path: str) -> tuple[str, str, str, str | None] | None:
     segments = raw_path.split("/")[2:]
     found = instance_route(segments[1:]) if segments and segments[0] else None
     return None if found is None else (unquote(segments[0]), *found)
-
-
-def stream_not_found(name: str, instance: str) -> Reply:
-    return error_reply(
-        404,
-        "stream_not_found",
-        f'Event stream "agents/{name}/{instance}" was not found.',
-        "Streams are created when their agent instance receives its first prompt or their "
-        "workflow run starts.",
-    )
 
 
 def _settlement_error(outcome: str, error: dict[str, Any]) -> Reply:

@@ -26,7 +26,7 @@ from ._agent_state import Conversation
 from ._conversations import abort_instance
 from ._conversations_v2 import Refused, admit
 from ._send import Reply
-from ._wire import json_reply, method_not_allowed
+from ._wire import json_reply, method_not_allowed, stream_not_found
 from ._wire_v2 import (
     instance_exists,
     instance_not_found,
@@ -34,7 +34,6 @@ from ._wire_v2 import (
     offset_gone,
     parse_input,
     plain_not_found,
-    stream_not_found_v2,
     submission_conflict,
     wait_result_refused,
 )
@@ -132,7 +131,7 @@ class V2Route(ConversationRoutes):
         return [*headers, ("x-content-type-options", "nosniff")]
 
     def stream_missing(self, name: str, instance: str) -> Reply:
-        return stream_not_found_v2(name, instance)
+        return stream_not_found(name, instance, runs=False)
 
     def offset_past_head(self, offset: str, conv: Conversation) -> Reply:
         return offset_gone(offset, conv.offset, conv.agent, conv.instance_id)

@@ -33,6 +33,7 @@ __all__ = [
     "not_registered",
     "route_not_found",
     "run_not_found",
+    "stream_not_found",
     "unsupported_media_type",
     "wait_refused",
 ]
@@ -136,6 +137,19 @@ def run_not_found(run_id: str) -> Reply:
         "run_not_found",
         f'Run "{run_id}" was not found.',
         "Verify the run id is correct and its history is still available.",
+    )
+
+
+def stream_not_found(name: str, instance: str, *, runs: bool = True) -> Reply:
+    """404 ``stream_not_found`` for an agent instance's conversation that does not exist
+    (``runs``: the server has workflow runs, whose streams the details name too; 2.x has
+    none)."""
+    created = " or their workflow run starts" if runs else ""
+    return error_reply(
+        404,
+        "stream_not_found",
+        f'Event stream "agents/{name}/{instance}" was not found.',
+        f"Streams are created when their agent instance receives its first prompt{created}.",
     )
 
 

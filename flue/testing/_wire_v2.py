@@ -30,7 +30,6 @@ __all__ = [
     "offset_gone",
     "parse_input",
     "plain_not_found",
-    "stream_not_found_v2",
     "submission_conflict",
     "wait_result_refused",
 ]
@@ -47,15 +46,6 @@ _TAG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 def plain_not_found() -> Reply:
     """The app's own 404 for a path no route serves (Hono's default)."""
     return Reply(404, [("content-type", "text/plain; charset=UTF-8")], b"404 Not Found")
-
-
-def stream_not_found_v2(name: str, instance: str) -> Reply:
-    return error_reply(
-        404,
-        "stream_not_found",
-        f'Event stream "agents/{name}/{instance}" was not found.',
-        "Streams are created when their agent instance receives its first prompt.",
-    )
 
 
 def instance_not_found(instance: str) -> Reply:
