@@ -72,22 +72,10 @@ class AgentRoute(ConversationRoutes):
                 return route_not_found(rec.method, rec.raw_path)
             if rec.method != "GET":
                 return method_not_allowed(rec.method, ["GET"])
-            refusal = await self.authorize(rec)
-            if refusal is not None:
-                return refusal
-            conv = self.app.conversations.get((name, instance))
-            return self.attachment(name, instance, conv, attachment or "")
-        if kind == "abort":
+        elif kind == "abort":
             if rec.method != "POST":
                 return method_not_allowed(rec.method, ["POST"])
-            if agent is None:
-                return not_registered("agent", name)
-            refusal = await self.authorize(rec)
-            if refusal is not None:
-                return refusal
-            conv = self.app.conversations.get((name, instance))
-            return json_reply(200, {"aborted": abort_instance(conv)})
-        if rec.method == "POST":
+        elif rec.method == "POST":
             refused = wait_refused(rec.query_values("wait"))
             if refused is not None:
                 return refused
@@ -98,9 +86,13 @@ class AgentRoute(ConversationRoutes):
         refusal = await self.authorize(rec)
         if refusal is not None:
             return refusal
+        conv = self.app.conversations.get((name, instance))
+        if kind == "attachment":
+            return self.attachment(name, instance, conv, attachment or "")
+        if kind == "abort":
+            return json_reply(200, {"aborted": abort_instance(conv)})
         if rec.method == "POST":
             return await self._prompt(request, rec, agent, name, instance)
-        conv = self.app.conversations.get((name, instance))
         if rec.method == "HEAD":
             return self.head(name, instance, conv)
         return await self.read(rec, name, instance, conv)

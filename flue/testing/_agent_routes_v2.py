@@ -25,6 +25,7 @@ from ._agent_reads import ConversationRoutes, accepted, instance_route
 from ._agent_state import Conversation
 from ._conversations import abort_instance
 from ._conversations_v2 import Refused, admit
+from ._faults import Mode, conversation_mode
 from ._send import Reply
 from ._wire import json_reply, method_not_allowed, stream_not_found
 from ._wire_v2 import (
@@ -69,21 +70,12 @@ class V2Route(ConversationRoutes):
     error_log: list[str] = attrs.field(factory=list)
     checkpoint: ClassVar[bool] = True
 
-    def mode(self, method: str, raw_path: str, query: tuple[tuple[str, str], ...]) -> str:
+    def mode(self, method: str, raw_path: str, query: tuple[tuple[str, str], ...]) -> Mode:
         """The fault-matching mode of a request (see ``_faults``)."""
         found = match(self.mounts, raw_path)
         if found is None or found[2] != "conversation":
             return "other"
-        if method == "POST":
-            return "invoke"
-        if method == "HEAD":
-            return "head"
-        if ("view", "updates") not in query:
-            return "other"
-        live = [value for key, value in query if key == "live"]
-        if live and live[0] == "sse":
-            return "sse"
-        return "long-poll" if live and live[0] == "long-poll" else "catch-up"
+        return conversation_mode(method, query)
 
     async def route(self, request: web.Request, rec: Any) -> Reply | web.StreamResponse:
         try:

@@ -26,7 +26,15 @@ from ._agent_routes import AgentRoute
 from ._agent_routes_v2 import V2Route
 from ._agent_state import ulid
 from ._conversations import AgentRegistry
-from ._faults import PRE_HANDLER_KINDS, Fault, FaultSet, Mode, RecordedRequest
+from ._faults import (
+    PRE_HANDLER_KINDS,
+    Fault,
+    FaultSet,
+    Mode,
+    RecordedRequest,
+    conversation_mode,
+    read_mode,
+)
 from ._reads import ReadConfig, head, parse_read_query, read
 from ._send import Compression, Reply, send
 from ._store import MISSING, RunState, now_iso
@@ -102,21 +110,17 @@ def bearer_auth(token: str, *, status: int = 401) -> AuthHook:
 
 
 def _mode(method: str, kind: str, query: tuple[tuple[str, str], ...]) -> Mode:
-    if kind == "workflows" or (kind == "agents" and method == "POST"):
+    if kind == "agents":
+        return conversation_mode(method, query)
+    if kind == "workflows":
         return "invoke"
-    if kind not in ("runs", "agents"):
+    if kind != "runs":
         return "other"
     if method == "HEAD":
         return "head"
-    names = [key for key, _ in query]
-    if method == "GET" and "meta" in names and kind == "runs":
+    if method == "GET" and any(key == "meta" for key, _ in query):
         return "meta"
-    if kind == "agents" and ("view", "updates") not in query:
-        return "other"  # history
-    live = [value for key, value in query if key == "live"]
-    if live and live[0] == "sse":
-        return "sse"
-    return "long-poll" if live and live[0] == "long-poll" else "catch-up"
+    return read_mode(query)
 
 
 def _fault_reply(fault: Fault, request: web.BaseRequest, ref_log: list[str] | None) -> Reply:
@@ -279,7 +283,7 @@ class FakeFlueApp:
             query=query,
             headers=CIMultiDictProxy(request.headers.copy()),
             body=body,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             run_id=param if kind == "runs" else None,
             workflow=param if kind == "workflows" else None,
         )

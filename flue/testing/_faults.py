@@ -60,7 +60,16 @@ from typing import Literal
 import attrs
 from multidict import CIMultiDictProxy
 
-__all__ = ["Fault", "FaultKind", "FaultRule", "FaultSet", "Mode", "RecordedRequest"]
+__all__ = [
+    "Fault",
+    "FaultKind",
+    "FaultRule",
+    "FaultSet",
+    "Mode",
+    "RecordedRequest",
+    "conversation_mode",
+    "read_mode",
+]
 
 FaultKind = Literal[
     "status",
@@ -78,6 +87,26 @@ Mode = Literal["catch-up", "long-poll", "sse", "meta", "head", "invoke", "other"
 
 #: Fault kinds that act before the request is handled.
 PRE_HANDLER_KINDS = frozenset({"status", "redirect", "disconnect", "delay"})
+
+
+def read_mode(query: tuple[tuple[str, str], ...]) -> Mode:
+    """The mode of a stream read, by its (first) ``live``: SSE, long-poll, else catch-up."""
+    live = [value for key, value in query if key == "live"]
+    if live and live[0] == "sse":
+        return "sse"
+    return "long-poll" if live and live[0] == "long-poll" else "catch-up"
+
+
+def conversation_mode(method: str, query: tuple[tuple[str, str], ...]) -> Mode:
+    """The mode of a request to an agent conversation: a POST delivers (``invoke``), a GET
+    with ``view=updates`` reads the stream, any other read (history) is ``other``."""
+    if method == "POST":
+        return "invoke"
+    if method == "HEAD":
+        return "head"
+    if ("view", "updates") not in query:
+        return "other"
+    return read_mode(query)
 
 
 @attrs.frozen(kw_only=True)

@@ -233,13 +233,17 @@ class Transcript:
             return
         self._close_blocks()
         message, self.current = self.current, None
+        output = message.pop("_output", 0)
+        message.pop("_streaming", None)
+        self.conv.append([self._completed(message, 0 if zero_usage else output)])
+
+    def _completed(self, message: dict[str, Any], output: int) -> dict[str, Any]:
+        """The ``message-completed`` chunk of ``message`` (beta.9: with the reply's usage,
+        which goes into the message's metadata with its model)."""
         provider, model_id = self.agent.model
-        spent = usage(0 if zero_usage else message.pop("_output"))
-        message.pop("_output", None)
-        message.pop("_streaming")
+        spent = usage(output)
         message["metadata"].update(usage=spent, model={"provider": provider, "id": model_id})
-        chunk = {"type": "message-completed", "messageId": message["id"], "usage": spent}
-        self.conv.append([chunk])
+        return {"type": "message-completed", "messageId": message["id"], "usage": spent}
 
     def result(self) -> dict[str, Any]:
         provider, model_id = self.agent.model

@@ -100,15 +100,8 @@ class TranscriptV2(Transcript):
         self.conv.append([chunk])
         return message
 
-    def complete(self, *, zero_usage: bool = False) -> None:
-        if self.current is None:
-            return
-        self._close_blocks()
-        message, self.current = self.current, None
-        message.pop("_streaming", None)
-        message.pop("_output", None)
-        chunk = {"type": "message-completed", "messageId": message["id"], "timestamp": now_iso()}
-        self.conv.append([chunk])
+    def _completed(self, message: dict[str, Any], output: int) -> dict[str, Any]:
+        return {"type": "message-completed", "messageId": message["id"], "timestamp": now_iso()}
 
     def aborted_notice(self, sub: Submission) -> None:
         """The advisory message of an aborted submission (the running one or a queued one)."""
