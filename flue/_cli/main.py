@@ -70,50 +70,39 @@ def _ca_bundle(value: str) -> str:
 
 
 def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    def default(value: object) -> object:
-        return value if top else argparse.SUPPRESS
-
     group = parser.add_argument_group("global options (before or after the command)")
-    group.add_argument(
+
+    def option(flag: str, value: object, text: str, **more: Any) -> None:
+        # the default on the top parser only: a command's copy keeps what came before it
+        group.add_argument(flag, default=value if top else argparse.SUPPRESS, help=text, **more)
+
+    option(
         "--base-url",
+        None,
+        "application URL, path prefix included (default: $FLUE_BASE_URL)",
         metavar="URL",
-        default=default(None),
-        help="application URL, path prefix included (default: $FLUE_BASE_URL)",
     )
-    group.add_argument(
+    option(
         "--token",
-        default=default(None),
-        help="bearer token (default: $FLUE_TOKEN, which keeps it out of the process list)",
+        None,
+        "bearer token (default: $FLUE_TOKEN, which keeps it out of the process list)",
     )
-    group.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="machine output: one compact JSON value per line",
-    )
-    group.add_argument(
-        "--debug",
-        action="store_true",
-        default=default(False),
-        help="tracebacks and debug logging",
-    )
-    group.add_argument(
+    option("--json", False, "machine output: one compact JSON value per line", action="store_true")
+    option("--debug", False, "tracebacks and debug logging", action="store_true")
+    option(
         "--retries",
+        DEFAULT_RETRIES,
+        f"retries of a failed request in a row before giving up (default: {DEFAULT_RETRIES},"
+        " a few seconds); raise it to ride out a server restart",
         type=_retries,
         metavar="N",
-        default=default(DEFAULT_RETRIES),
-        help=(
-            f"retries of a failed request in a row before giving up (default: {DEFAULT_RETRIES},"
-            " a few seconds); raise it to ride out a server restart"
-        ),
     )
-    group.add_argument(
+    option(
         "--ca-bundle",
+        None,
+        "PEM file (or folder) of CA certificates to trust for https:// (default: the system's)",
         type=_ca_bundle,
         metavar="PATH",
-        default=default(None),
-        help="PEM file (or folder) of CA certificates to trust for https:// "
-        "(default: the system's)",
     )
 
 
@@ -269,9 +258,9 @@ def _stream(
     run_id: str,
     *,
     live: str,
-    offset: str,
-    tail: int | None,
-    checkpoint: Path | None,
+    offset: str = "-1",
+    tail: int | None = None,
+    checkpoint: Path | None = None,
     position: str | None = None,
 ) -> int:
     stream = client.runs.stream(run_id, offset=offset, tail=tail, live=live, position=position)
@@ -387,15 +376,7 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
         with _client(args, base_url=server.url) as client:
             started = client.workflows.invoke(DEMO_WORKFLOW, {"pace": args.pace})
             console.note(f"demo: streaming run {started.run_id} live ({args.live})")
-            return _stream(
-                client,
-                console,
-                started.run_id,
-                live=args.live,
-                offset="-1",
-                tail=None,
-                checkpoint=None,
-            )
+            return _stream(client, console, started.run_id, live=args.live)
 
 
 def main(

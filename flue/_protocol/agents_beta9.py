@@ -16,7 +16,7 @@ from typing import Any
 
 from flue._models.chunks import SubmissionSettledChunk
 from flue._models.conversation import AgentResult, agent_result_from_value
-from flue._protocol.http import HttpRequest, RequestKind
+from flue._protocol.http import HttpRequest, json_post
 from flue.errors import FlueExecutionError, InvalidArgumentError
 
 __all__ = [
@@ -26,8 +26,6 @@ __all__ = [
     "image",
     "settlement_result",
 ]
-
-_JSON = {"Accept": "application/json"}
 
 
 def image(value: object, index: int) -> dict[str, Any]:
@@ -70,13 +68,8 @@ def build_prompt_request(
 ) -> HttpRequest:
     """``POST {conversation}`` with `beta9_body` (``?wait=result`` to wait)."""
     body = beta9_body(message, images)
-    return HttpRequest(
-        method="POST",
-        url=f"{url}?wait=result" if wait else url,
-        kind=RequestKind.INVOKE,
-        headers={"Content-Type": "application/json", **_JSON},
-        body=json.dumps(body, separators=(",", ":")).encode(),
-    )
+    data = json.dumps(body, separators=(",", ":")).encode()
+    return json_post(f"{url}?wait=result" if wait else url, data)
 
 
 def settlement_result(chunk: SubmissionSettledChunk) -> AgentResult:

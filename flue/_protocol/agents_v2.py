@@ -25,7 +25,7 @@ from typing import Any
 
 from flue._models.messages import Signal, UserMessage
 from flue._protocol.agents_beta9 import beta9_body
-from flue._protocol.http import HttpRequest, RequestKind
+from flue._protocol.http import HttpRequest, json_post
 from flue._protocol.lines import LINE_1, LINE_2, ServerLine
 from flue._protocol.messages import wire_message
 from flue.errors import InvalidArgumentError
@@ -117,10 +117,4 @@ def build_send_request(url: str, body: dict[str, Any]) -> HttpRequest:
         raise InvalidArgumentError(
             f"the message or initial_data cannot be sent as JSON: {exc}"
         ) from None
-    return HttpRequest(
-        method="POST",
-        url=url,
-        kind=RequestKind.INVOKE,
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-        body=data,
-    )
+    return json_post(url, data)

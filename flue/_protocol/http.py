@@ -25,6 +25,7 @@ __all__ = [
     "build_read_request",
     "build_run_record_request",
     "join_url",
+    "json_post",
     "normalize_base_url",
     "read_mode",
     "run_url",
@@ -168,6 +169,11 @@ def build_invoke_request(base: str, name: str, input: Any = None, *, wait: bool)
         body = json.dumps(input, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"workflow input is not JSON-serialisable: {exc}") from exc
+    return json_post(url, body)
+
+
+def json_post(url: str, body: bytes) -> HttpRequest:
+    """``POST`` of a JSON `body` that starts work (a workflow run, an agent message)."""
     return HttpRequest(
         method="POST",
         url=url,
