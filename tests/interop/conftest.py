@@ -104,6 +104,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "flue_releases(*names): the releases (beta5, beta9, ...) the test runs on; the others "
+        "deselect it",
+    )
+    config.addinivalue_line(
+        "markers",
         "direct: runs only in the direct topology (the test puts its own proxy in front of "
         "the server)",
     )
@@ -149,7 +154,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.interop)
     # The release's line, then the topology, decide which interop tests apply (module
     # docstring); the rest are deselected, and counted in the summary line.
-    line = release_line(config.stash[_VERSION])
+    version = config.stash[_VERSION]
+    line = release_line(version)
     topology = config.stash[_TOPOLOGY]
     kept: list[pytest.Item] = []
     other_line: list[pytest.Item] = []
@@ -157,7 +163,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if not _is_interop(item.path):
             kept.append(item)
-        elif line not in _lines_of(item):
+        elif line not in _lines_of(item) or not _for_release(item, version):
             other_line.append(item)
         else:
             needs_nginx = item.get_closest_marker("nginx") is not None
@@ -167,7 +173,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     notes: list[str] = []
     if other_line:
         notes.append(
-            f"{len(other_line)} deselected for Flue line {line} (marked for other lines; "
+            f"{len(other_line)} deselected for Flue line {line} (marked for other lines or "
+            "releases; "
             f"unmarked tests are for line {' and '.join(DEFAULT_LINES)})"
         )
     if other_topology:
@@ -181,6 +188,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.stash[_LEFT_OUT] = notes
         config.hook.pytest_deselected(items=other_line + other_topology)
         items[:] = kept
+
+
+def _for_release(item: pytest.Item, version: str) -> bool:
+    """False when the test's ``flue_releases`` marker names other releases only (a test whose
+    wire is the same on every release of its line runs on one of them)."""
+    marker = item.get_closest_marker("flue_releases")
+    if marker is None:
+        return True
+    unknown = [name for name in marker.args if name not in FLUE_VERSIONS]
+    if not marker.args or unknown:
+        raise pytest.UsageError(f"{item.nodeid}: flue_releases{marker.args!r} names {unknown}")
+    return version in marker.args
 
 
 def _lines_of(item: pytest.Item) -> tuple[str, ...]:
