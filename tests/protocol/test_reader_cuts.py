@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from flue._protocol.actions import Deliver
+from flue._protocol.actions import Deliver, SendRequest
 from flue._protocol.http import HttpRequest
 from flue._protocol.params import LiveMode
 from flue._protocol.reader import ReadMachine
@@ -166,7 +166,7 @@ def test_the_position_inside_a_partial_batch_counts_from_the_checkpoint() -> Non
     cut_at = body.index(b"}, {", body.index(b"}, {") + 1) + 2
     r = reader(offset=offset_of(PAGE))
     r.resume_after(1)
-    assert isinstance(r.next_action(), object)
+    assert isinstance(r.next_action(), SendRequest)
     r.receive_response(200, {"stream-next-offset": offset_of(2 * PAGE)})
     r.receive_data(body[:cut_at])
     r.receive_transport_error(ConnectionLostError("cut"))
